@@ -1,0 +1,2 @@
+pub mod keyslot;
+pub mod protocol;
