@@ -1,0 +1,208 @@
+//! What a command sees: the store, the server's shared state and its own
+//! connection's state.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::Protocol;
+use crate::store::Store;
+
+/// Settings that `CONFIG SET` may change at run time, plus the fixed ones
+/// `CONFIG GET` and `INFO` report. Built from the node's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `node.bind`.
+    pub bind: String,
+    /// The client port actually listened on.
+    pub port: u16,
+    /// `server.maxclients`.
+    pub maxclients: u64,
+    /// `server.timeout`, idle seconds (0 = never).
+    pub timeout: u64,
+    /// `server.proto_max_bulk_len`.
+    pub proto_max_bulk_len: u64,
+    /// `server.max_multibulk_len`.
+    pub max_multibulk_len: u64,
+    /// `server.requirepass` (empty = none).
+    pub requirepass: String,
+    /// `store.maxmemory` (0 = unlimited).
+    pub maxmemory: u64,
+    /// `store.maxmemory_policy`, Redis's name.
+    pub maxmemory_policy: String,
+    /// `store.maxmemory_samples`.
+    pub maxmemory_samples: u64,
+    /// The configuration file, if any (`INFO server` `config_file`).
+    pub config_file: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1".into(),
+            port: 6380,
+            maxclients: 10000,
+            timeout: 0,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            max_multibulk_len: 1024 * 1024,
+            requirepass: String::new(),
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            maxmemory_samples: 5,
+            config_file: String::new(),
+        }
+    }
+}
+
+/// Server-wide counters (`INFO stats`).
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Connections accepted since start.
+    pub total_connections_received: AtomicU64,
+    /// Commands run since start.
+    pub total_commands_processed: AtomicU64,
+    /// Connections refused (`maxclients`).
+    pub rejected_connections: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+}
+
+/// What other connections may see of a client (`CLIENT LIST`, `INFO clients`).
+#[derive(Debug)]
+pub struct ClientShared {
+    /// Connection id (`CLIENT ID`).
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// When the connection was accepted.
+    pub created: Instant,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    /// Index in the command table of the last command (`cmd=` field).
+    pub last_cmd: AtomicU16,
+    /// Name, library name and version, RESP version (`CLIENT SETNAME`,
+    /// `CLIENT SETINFO`, `HELLO`).
+    pub meta: Mutex<ClientMeta>,
+}
+
+/// The mutable, rarely changed part of [`ClientShared`].
+#[derive(Debug, Default, Clone)]
+pub struct ClientMeta {
+    /// `CLIENT SETNAME`.
+    pub name: String,
+    /// `CLIENT SETINFO LIB-NAME`.
+    pub lib_name: String,
+    /// `CLIENT SETINFO LIB-VER`.
+    pub lib_ver: String,
+    /// 2 or 3.
+    pub resp: u8,
+}
+
+/// State shared by every connection of a node.
+#[derive(Debug)]
+pub struct ServerState {
+    /// Run-time settings.
+    pub settings: RwLock<Settings>,
+    /// Counters.
+    pub stats: ServerStats,
+    /// Connected clients by id.
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
+    /// Cancelled to shut the node down (`SHUTDOWN`, signals).
+    pub shutdown: CancellationToken,
+    /// When the node started.
+    pub started: Instant,
+    /// Random 40-hex run id (`INFO server`).
+    pub run_id: String,
+    next_client_id: AtomicU64,
+}
+
+impl ServerState {
+    /// Fresh state with the given settings.
+    pub fn new(settings: Settings, shutdown: CancellationToken) -> ServerState {
+        let run_id = (0..40)
+            .map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap_or('0'))
+            .collect();
+        ServerState {
+            settings: RwLock::new(settings),
+            stats: ServerStats::default(),
+            clients: Mutex::new(BTreeMap::new()),
+            shutdown,
+            started: Instant::now(),
+            run_id,
+            next_client_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Registers a new connection and returns its shared record.
+    pub fn register_client(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientShared> {
+        let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(ClientShared {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+            last_cmd: AtomicU16::new(u16::MAX),
+            meta: Mutex::new(ClientMeta {
+                resp: 2,
+                ..ClientMeta::default()
+            }),
+        });
+        self.clients.lock().insert(id, shared.clone());
+        shared
+    }
+
+    /// Removes a closed connection.
+    pub fn unregister_client(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    /// Number of connected clients.
+    pub fn connected_clients(&self) -> usize {
+        self.clients.lock().len()
+    }
+}
+
+/// One connection's own state.
+#[derive(Debug)]
+pub struct ClientState {
+    /// What others may see of this client.
+    pub shared: Arc<ClientShared>,
+    /// RESP version spoken.
+    pub protocol: Protocol,
+    /// False until `AUTH` succeeds when a password is set.
+    pub authenticated: bool,
+    /// Set by `QUIT` and `SHUTDOWN`: close after this reply.
+    pub close_after_reply: bool,
+}
+
+impl ClientState {
+    /// A new connection's state.
+    pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> ClientState {
+        ClientState {
+            shared,
+            protocol: Protocol::Resp2,
+            authenticated,
+            close_after_reply: false,
+        }
+    }
+}
+
+/// Everything a command handler may use.
+pub struct Ctx<'a> {
+    /// The keyspace.
+    pub store: &'a Store,
+    /// Node-wide state.
+    pub server: &'a ServerState,
+    /// This connection.
+    pub client: &'a mut ClientState,
+}

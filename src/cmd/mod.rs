@@ -1,0 +1,170 @@
+//! Commands: the table, the dispatcher, and one file per family.
+//!
+//! A request's arguments go through [`execute`]: look the command up
+//! (case-insensitively), check arity and authentication as Redis does, then
+//! run its handler, which returns the reply as a [`Frame`] (never writing to
+//! the socket). Errors are typed ([`CmdError`]) and turned into RESP error
+//! text in one place.
+//!
+//! Each family file exports `COMMANDS: &[CommandSpec]`, its part of the
+//! table, with the metadata `COMMAND` reports.
+
+pub mod args;
+pub mod connection;
+mod context;
+mod error;
+mod spec;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+
+pub use context::{ClientMeta, ClientShared, ClientState, Ctx, ServerState, ServerStats, Settings};
+pub use error::CmdError;
+pub use spec::{CommandSpec, Handler};
+
+use crate::protocol::Frame;
+
+/// Every command, in a fixed order (an entry's index identifies it).
+pub static TABLE: LazyLock<CommandTable> = LazyLock::new(CommandTable::build);
+
+/// The command table with a by-name index.
+pub struct CommandTable {
+    commands: Vec<&'static CommandSpec>,
+    by_name: HashMap<&'static str, u16>,
+}
+
+impl CommandTable {
+    fn build() -> CommandTable {
+        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS];
+        let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
+        let by_name = commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name, i as u16))
+            .collect();
+        CommandTable { commands, by_name }
+    }
+
+    /// Every top-level command.
+    pub fn commands(&self) -> &[&'static CommandSpec] {
+        &self.commands
+    }
+
+    /// The command called `name` (any case), with its index.
+    pub fn lookup(&self, name: &[u8]) -> Option<(u16, &'static CommandSpec)> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        let lower = std::str::from_utf8(lower).ok()?;
+        let index = *self.by_name.get(lower)?;
+        Some((index, self.commands[index as usize]))
+    }
+
+    /// The command at `index`.
+    pub fn get(&self, index: u16) -> Option<&'static CommandSpec> {
+        self.commands.get(index as usize).copied()
+    }
+}
+
+/// Finds the spec that will run `args`: the command, or its subcommand.
+pub fn resolve(args: &[Bytes]) -> Result<(u16, &'static CommandSpec), CmdError> {
+    let (index, spec) = TABLE
+        .lookup(&args[0])
+        .ok_or_else(|| unknown_command(args))?;
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Ok((index, spec));
+    }
+    let sub = spec
+        .subcommands
+        .iter()
+        .find(|s| {
+            let sub_name = &s.name[s.name.find('|').map_or(0, |p| p + 1)..];
+            args[1].eq_ignore_ascii_case(sub_name.as_bytes())
+        })
+        .ok_or_else(|| CmdError::UnknownSubcommand {
+            sub: sanitize(&args::text(&args[1]), 128),
+            container: spec.name.to_uppercase(),
+        })?;
+    Ok((index, sub))
+}
+
+/// Runs one request and returns its reply.
+pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    ctx.server
+        .stats
+        .total_commands_processed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match dispatch(ctx, args) {
+        Ok(frame) => frame,
+        Err(err) => Frame::Error(err.to_string()),
+    }
+}
+
+fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
+    let (index, spec) = resolve(args)?;
+    if !spec.arity_ok(args.len()) {
+        return Err(CmdError::WrongArity(spec.name.to_string()));
+    }
+    if !ctx.client.authenticated && !spec.has_flag("no_auth") {
+        return Err(CmdError::NoAuth);
+    }
+    ctx.client
+        .shared
+        .last_cmd
+        .store(index, std::sync::atomic::Ordering::Relaxed);
+    if spec.has_flag("exclusive") {
+        // The handler takes the store's exclusive gate itself.
+        return (spec.handler)(ctx, args);
+    }
+    let _shared = ctx.store.shared();
+    (spec.handler)(ctx, args)
+}
+
+fn unknown_command(args: &[Bytes]) -> CmdError {
+    let mut quoted = String::new();
+    for arg in &args[1..] {
+        if quoted.len() >= 128 {
+            break;
+        }
+        let room = 128 - quoted.len();
+        let text = args::text(arg);
+        let cut: String = text.chars().take(room).collect();
+        quoted.push_str(&format!("'{cut}' "));
+    }
+    CmdError::UnknownCommand {
+        name: sanitize(&args::text(&args[0]), 128),
+        args: sanitize(&quoted, usize::MAX),
+    }
+}
+
+/// Cuts `text` to `max` characters and replaces line breaks with spaces, as
+/// Redis does for texts it echoes in errors.
+fn sanitize(text: &str, max: usize) -> String {
+    text.chars()
+        .take(max)
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
+}
+
+/// Shorthand for `Ok(Frame::ok())`.
+pub fn ok() -> Result<Frame, CmdError> {
+    Ok(Frame::ok())
+}
+
+/// Checks a client name as Redis does: no spaces, newlines or other
+/// characters outside `!`..`~`.
+pub fn client_name_valid(name: &[u8]) -> Result<(), CmdError> {
+    if name.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        Ok(())
+    } else {
+        Err(CmdError::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ))
+    }
+}

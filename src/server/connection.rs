@@ -1,0 +1,146 @@
+//! One client connection: read, decode, execute, encode, write.
+//!
+//! Pipelining comes for free: every complete request in the read buffer is
+//! executed and its reply appended to one output buffer, written with one
+//! call. On shutdown the connection answers what it has already read, then
+//! closes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::cmd::{self, ClientState, Ctx, ServerState};
+use crate::protocol::frame::Frame;
+use crate::protocol::request::{RequestDecoder, RequestLimits};
+use crate::store::Store;
+
+const READ_CHUNK: usize = 16 * 1024;
+/// Flush replies once this much is buffered, even mid-batch.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// Serves one client until it closes, errs, idles out or the node shuts down.
+pub async fn serve_connection(
+    mut stream: TcpStream,
+    store: Arc<Store>,
+    server: Arc<ServerState>,
+    shutdown: CancellationToken,
+) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let _ = stream
+        .set_nodelay(true)
+        .inspect_err(|e| tracing::debug!("set_nodelay: {e}"));
+    let shared = server.register_client(peer, local);
+    let needs_auth = !server.settings.read().requirepass.is_empty();
+    let mut client = ClientState::new(shared.clone(), !needs_auth);
+    let result = run(&mut stream, &store, &server, &mut client, &shutdown).await;
+    if let Err(e) = result {
+        tracing::debug!(client = shared.id, %peer, "connection closed: {e}");
+    }
+    server.unregister_client(shared.id);
+}
+
+async fn run(
+    stream: &mut TcpStream,
+    store: &Store,
+    server: &ServerState,
+    client: &mut ClientState,
+    shutdown: &CancellationToken,
+) -> std::io::Result<()> {
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut output = BytesMut::with_capacity(READ_CHUNK);
+    let mut decoder = RequestDecoder::default();
+    loop {
+        let (limits, idle) = {
+            let s = server.settings.read();
+            let limits = RequestLimits {
+                max_bulk_len: s.proto_max_bulk_len as usize,
+                max_multibulk_len: s.max_multibulk_len as usize,
+            };
+            (limits, s.timeout)
+        };
+        // Execute every complete request already buffered.
+        let mut close = false;
+        loop {
+            match decoder.decode(&mut input, &limits) {
+                Ok(Some(args)) => {
+                    let mut ctx = Ctx {
+                        store,
+                        server,
+                        client: &mut *client,
+                    };
+                    let reply = cmd::execute(&mut ctx, &args);
+                    reply.encode(client.protocol, &mut output);
+                    if client.close_after_reply {
+                        close = true;
+                        break;
+                    }
+                    if output.len() >= WRITE_HIGH_WATER {
+                        flush(stream, &mut output, server).await?;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::debug!(client = client.shared.id, "protocol error: {err}");
+                    Frame::Error(err.reply_text()).encode(client.protocol, &mut output);
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if !output.is_empty() {
+            client.shared.last_active_ms.store(
+                client.shared.created.elapsed().as_millis() as u64,
+                Ordering::Relaxed,
+            );
+            flush(stream, &mut output, server).await?;
+        }
+        if close || shutdown.is_cancelled() {
+            return Ok(());
+        }
+        input.reserve(READ_CHUNK);
+        let read = tokio::select! {
+            read = stream.read_buf(&mut input) => read?,
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = idle_timer(idle) => {
+                tracing::debug!(client = client.shared.id, "closing idle connection");
+                return Ok(());
+            }
+        };
+        if read == 0 {
+            return Ok(());
+        }
+        server
+            .stats
+            .net_input_bytes
+            .fetch_add(read as u64, Ordering::Relaxed);
+    }
+}
+
+async fn flush(
+    stream: &mut TcpStream,
+    output: &mut BytesMut,
+    server: &ServerState,
+) -> std::io::Result<()> {
+    stream.write_all(output).await?;
+    server
+        .stats
+        .net_output_bytes
+        .fetch_add(output.len() as u64, Ordering::Relaxed);
+    output.clear();
+    Ok(())
+}
+
+async fn idle_timer(seconds: u64) {
+    if seconds == 0 {
+        std::future::pending::<()>().await
+    } else {
+        tokio::time::sleep(Duration::from_secs(seconds)).await
+    }
+}

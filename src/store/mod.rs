@@ -1,0 +1,394 @@
+//! The store: every key this node holds, grouped by hash slot.
+//!
+//! Pure (no sockets, no tasks). Each of the 16384 slots has its own table
+//! behind its own lock, so a slot's keys can be counted, listed and moved
+//! without scanning the node (migration, `CLUSTER COUNTKEYSINSLOT`), and
+//! requests on different slots rarely contend.
+//!
+//! Commands lock the slots they touch through [`Store::lock`] (one key) or
+//! [`Store::lock_slots`] (several, in ascending order so two commands never
+//! deadlock). Expiry is lazy on access ([`Locked::get`]) plus
+//! [`Store::expire_cycle`], run periodically by the server.
+
+mod clock;
+mod entry;
+mod table;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use clock::{HybridClock, now_ms};
+pub use entry::{ENTRY_OVERHEAD, Entry, Value};
+pub use table::SlotTable;
+
+use crate::keyslot::{SLOTS, Slot, key_slot};
+
+/// Counters the store keeps for `INFO` and metrics.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Keys removed because their TTL passed (lazily or by the active cycle).
+    pub expired_keys: AtomicU64,
+    /// Reads that found their key.
+    pub keyspace_hits: AtomicU64,
+    /// Reads that did not.
+    pub keyspace_misses: AtomicU64,
+}
+
+/// Every key this node holds.
+pub struct Store {
+    slots: Box<[Mutex<SlotTable>]>,
+    /// Taken shared by every command and exclusively by those that must see
+    /// or change the whole keyspace at once (`FLUSHALL`, `EXEC`).
+    gate: RwLock<()>,
+    used: AtomicI64,
+    clock: HybridClock,
+    stats: StoreStats,
+    lru_epoch_ms: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("used_memory", &self.used_memory())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Store {
+        let hasher = ahash::RandomState::new();
+        let slots = (0..SLOTS)
+            .map(|_| Mutex::new(SlotTable::new(hasher.clone())))
+            .collect();
+        Store {
+            slots,
+            gate: RwLock::new(()),
+            used: AtomicI64::new(0),
+            clock: HybridClock::new(),
+            stats: StoreStats::default(),
+            lru_epoch_ms: now_ms(),
+        }
+    }
+
+    /// Shared access for one command (see the `gate` field).
+    pub fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read()
+    }
+
+    /// Exclusive access to the whole keyspace: no other command runs until
+    /// the guard drops.
+    pub fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gate.write()
+    }
+
+    /// Locks the slot of `key`.
+    pub fn lock(&self, key: &[u8]) -> Locked<'_> {
+        self.lock_slot(key_slot(key))
+    }
+
+    /// Locks one slot.
+    pub fn lock_slot(&self, slot: Slot) -> Locked<'_> {
+        Locked {
+            store: self,
+            tables: vec![(slot, self.slots[slot as usize].lock())],
+        }
+    }
+
+    /// Locks the slots of all `keys`, in ascending slot order.
+    pub fn lock_keys<K: AsRef<[u8]>>(&self, keys: &[K]) -> Locked<'_> {
+        self.lock_slots(keys.iter().map(|k| key_slot(k.as_ref())))
+    }
+
+    /// Locks the given slots (duplicates allowed), in ascending order.
+    pub fn lock_slots(&self, slots: impl IntoIterator<Item = Slot>) -> Locked<'_> {
+        let mut wanted: Vec<Slot> = slots.into_iter().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let tables = wanted
+            .into_iter()
+            .map(|s| (s, self.slots[s as usize].lock()))
+            .collect();
+        Locked {
+            store: self,
+            tables,
+        }
+    }
+
+    /// Accounted bytes of everything stored.
+    pub fn used_memory(&self) -> u64 {
+        self.used.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// The version clock.
+    pub fn clock(&self) -> &HybridClock {
+        &self.clock
+    }
+
+    /// Hit, miss and expiry counters.
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// Seconds on the LRU clock (since the store was created).
+    pub fn lru_now(&self) -> u32 {
+        (now_ms().saturating_sub(self.lru_epoch_ms) / 1000) as u32
+    }
+
+    /// Milliseconds of the LRU clock's epoch.
+    pub fn lru_epoch_ms(&self) -> u64 {
+        self.lru_epoch_ms
+    }
+
+    /// Number of keys in one slot (expired ones not yet removed included).
+    pub fn slot_len(&self, slot: Slot) -> usize {
+        self.slots[slot as usize].lock().len()
+    }
+
+    /// Key count and count of keys with a TTL, over every slot.
+    pub fn counts(&self) -> (usize, usize) {
+        self.slots.iter().fold((0, 0), |(keys, volatile), t| {
+            let t = t.lock();
+            (keys + t.len(), volatile + t.volatile_len())
+        })
+    }
+
+    /// Removes every key. Returns how many were removed.
+    pub fn flush(&self) -> usize {
+        let mut removed = 0;
+        for slot in 0..SLOTS {
+            let (n, delta) = self.slots[slot].lock().clear();
+            removed += n;
+            self.account(delta);
+        }
+        removed
+    }
+
+    /// One step of active expiry, as Redis's cycle: visits slots that hold
+    /// keys with a TTL, starting at `*cursor`, removing expired keys, until
+    /// about `budget` entries were examined. Returns (examined, removed).
+    pub fn expire_cycle(&self, cursor: &mut usize, budget: usize) -> (usize, usize) {
+        let now = now_ms();
+        let (mut examined, mut removed) = (0, 0);
+        for _ in 0..SLOTS {
+            let slot = *cursor % SLOTS;
+            *cursor = (slot + 1) % SLOTS;
+            let mut table = self.slots[slot].lock();
+            if table.volatile_len() == 0 {
+                continue;
+            }
+            examined += table.len();
+            let (n, delta) = table.remove_where(|e| e.is_expired(now));
+            drop(table);
+            removed += n;
+            self.account(delta);
+            if examined >= budget {
+                break;
+            }
+        }
+        self.stats
+            .expired_keys
+            .fetch_add(removed as u64, Ordering::Relaxed);
+        (examined, removed)
+    }
+
+    fn account(&self, delta: isize) {
+        if delta != 0 {
+            self.used.fetch_add(delta as i64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Slots locked for one command. Reads through it expire keys lazily.
+pub struct Locked<'a> {
+    store: &'a Store,
+    tables: Vec<(Slot, MutexGuard<'a, SlotTable>)>,
+}
+
+impl<'a> Locked<'a> {
+    fn table(&mut self, key: &[u8]) -> &mut SlotTable {
+        let slot = key_slot(key);
+        let (_, table) = self
+            .tables
+            .iter_mut()
+            .find(|(s, _)| *s == slot)
+            .expect("command touched a key whose slot it did not lock");
+        table
+    }
+
+    /// The store these slots belong to.
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// The live entry of `key`: removes it first if its TTL has passed.
+    /// Does not count hits or misses (see [`Locked::read`]).
+    pub fn get(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = now_ms();
+        let store = self.store;
+        let table = self.table(key);
+        if table.peek(key).is_some_and(|e| e.is_expired(now)) {
+            let (_, delta) = table.remove(key);
+            store.account(delta);
+            store.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        table.peek_mut(key)
+    }
+
+    /// Like [`Locked::get`] for a read command: counts a keyspace hit or
+    /// miss and refreshes the entry's access time.
+    pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let lru = self.store.lru_now();
+        let stats = &self.store.stats;
+        match self.get(key) {
+            Some(e) => {
+                stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+                e.access = lru;
+                Some(e)
+            }
+            None => {
+                stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// True if `key` exists (and has not expired).
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Stores `value` under `key` with a fresh version, replacing what was
+    /// there; `expires_at` 0 means no TTL. Returns the replaced entry.
+    pub fn set(&mut self, key: &[u8], value: Value, expires_at: u64) -> Option<Entry> {
+        let old_version = self.get(key).map_or(0, |e| e.version);
+        let version = self.store.clock.next_after(old_version);
+        let entry = Entry {
+            value,
+            expires_at,
+            version,
+            access: self.store.lru_now(),
+        };
+        self.put(key, entry)
+    }
+
+    /// Stores a whole entry as given (its version included).
+    pub fn put(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let store = self.store;
+        let (old, delta) = self.table(key).insert(key, entry);
+        store.account(delta);
+        old
+    }
+
+    /// Changes the live entry of `key` in place with `f` (value and expiry
+    /// may change) and stamps a new version. `None` if the key is absent.
+    pub fn update<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        self.get(key)?;
+        let store = self.store;
+        let lru = store.lru_now();
+        let (result, delta) = self.table(key).replace_with(key, |e| {
+            let r = f(e);
+            e.version = store.clock.next_after(e.version);
+            e.access = lru;
+            r
+        })?;
+        store.account(delta);
+        Some(result)
+    }
+
+    /// Removes `key` if it exists and has not expired; returns its entry.
+    pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
+        self.get(key)?;
+        let store = self.store;
+        let (old, delta) = self.table(key).remove(key);
+        store.account(delta);
+        old
+    }
+
+    /// The locked table of one slot (for commands that walk a slot).
+    pub fn slot_table(&mut self, slot: Slot) -> Option<&mut SlotTable> {
+        self.tables
+            .iter_mut()
+            .find(|(s, _)| *s == slot)
+            .map(|(_, t)| &mut **t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn s(v: &str) -> Value {
+        Value::Str(Bytes::copy_from_slice(v.as_bytes()))
+    }
+
+    #[test]
+    fn accounts_memory_through_every_change() {
+        let store = Store::new();
+        let mut db = store.lock(b"k");
+        db.set(b"k", s("hello"), 0);
+        assert_eq!(store.used_memory(), (1 + 5 + ENTRY_OVERHEAD) as u64);
+        db.update(b"k", |e| e.value = s("hello world"));
+        assert_eq!(store.used_memory(), (1 + 11 + ENTRY_OVERHEAD) as u64);
+        db.delete(b"k");
+        assert_eq!(store.used_memory(), 0);
+        drop(db);
+        for i in 0..1000 {
+            let key = format!("key:{i}");
+            store.lock(key.as_bytes()).set(key.as_bytes(), s("v"), 0);
+        }
+        assert_eq!(store.counts(), (1000, 0));
+        assert_eq!(store.flush(), 1000);
+        assert_eq!(store.used_memory(), 0);
+    }
+
+    #[test]
+    fn expires_lazily_and_actively() {
+        let store = Store::new();
+        let past = now_ms() - 1;
+        for i in 0..100 {
+            let key = format!("k{i}");
+            store.lock(key.as_bytes()).set(key.as_bytes(), s("v"), past);
+        }
+        store.lock(b"live").set(b"live", s("v"), now_ms() + 60_000);
+        assert!(store.lock(b"k1").get(b"k1").is_none());
+        assert_eq!(store.stats().expired_keys.load(Ordering::Relaxed), 1);
+        let mut cursor = 0;
+        let (_, removed) = store.expire_cycle(&mut cursor, usize::MAX);
+        assert_eq!(removed, 99);
+        assert_eq!(store.counts(), (1, 1));
+        assert_eq!(store.used_memory(), (4 + 1 + ENTRY_OVERHEAD) as u64);
+    }
+
+    #[test]
+    fn versions_grow_with_each_write() {
+        let store = Store::new();
+        let mut db = store.lock(b"k");
+        db.set(b"k", s("a"), 0);
+        let v1 = db.get(b"k").unwrap().version;
+        db.update(b"k", |e| e.value = s("b"));
+        let v2 = db.get(b"k").unwrap().version;
+        assert!(v2 > v1);
+    }
+
+    #[test]
+    fn locks_many_slots_in_order() {
+        let store = Store::new();
+        let keys = [&b"a"[..], b"b", b"{a}x", b"c"];
+        let mut db = store.lock_keys(&keys);
+        for k in keys {
+            db.set(k, s("v"), 0);
+        }
+        assert_eq!(db.tables.len(), 3);
+        assert!(db.tables.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+}
