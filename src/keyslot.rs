@@ -45,11 +45,7 @@ const fn build_table() -> [u16; 256] {
         let mut crc = (i as u16) << 8;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
             bit += 1;
         }
         table[i] = crc;
@@ -75,10 +71,7 @@ mod tests {
     #[test]
     fn follows_hash_tags() {
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
-        assert_eq!(
-            key_slot(b"{user1000}.followers"),
-            key_slot(b"{user1000}.following")
-        );
+        assert_eq!(key_slot(b"{user1000}.followers"), key_slot(b"{user1000}.following"));
         // Empty tag: the whole key is hashed.
         assert_eq!(hash_tag(b"foo{}{bar}"), b"foo{}{bar}");
         // Only the first `{` counts.

@@ -6,21 +6,15 @@ use shoal::node::NodeHandle;
 use tokio::net::TcpListener;
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::default();
     let addr = format!("{}:{}", settings.bind, settings.port);
-    let listener = TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let node = NodeHandle::start(settings, listener)?;
     tracing::info!("shoal listening for clients on {}", node.addr());
     let token = node.shutdown_token();

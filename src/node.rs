@@ -46,12 +46,7 @@ impl NodeHandle {
             tracker.clone(),
         ));
         tracker.spawn(expire_loop(store.clone(), shutdown.clone()));
-        Ok(NodeHandle {
-            addr,
-            store,
-            server,
-            tracker,
-        })
+        Ok(NodeHandle { addr, store, server, tracker })
     }
 
     /// The client address the node listens on.

@@ -28,14 +28,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "quit",
         arity: -1,
-        flags: &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy",
-        ],
+        flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
         acl: &["@fast", "@connection"],
         handler: quit,
         ..CommandSpec::BASE
@@ -51,15 +44,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "auth",
         arity: -2,
-        flags: &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "sentinel",
-            "allow_busy",
-        ],
+        flags: &["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
         acl: &["@fast", "@connection"],
         handler: auth,
         ..CommandSpec::BASE
@@ -67,15 +52,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "hello",
         arity: -1,
-        flags: &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "sentinel",
-            "allow_busy",
-        ],
+        flags: &["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
         acl: &["@fast", "@connection"],
         handler: hello,
         ..CommandSpec::BASE
@@ -118,11 +95,7 @@ fn check_password(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> Result<(), CmdErro
     let configured = settings.requirepass.as_bytes();
     let user_ok = user == b"default";
     let pass_ok = configured.is_empty() || constant_time_eq(configured, pass);
-    if user_ok && pass_ok {
-        Ok(())
-    } else {
-        Err(CmdError::Other(WRONGPASS.into()))
-    }
+    if user_ok && pass_ok { Ok(()) } else { Err(CmdError::Other(WRONGPASS.into())) }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -151,16 +124,12 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
     if let Some(ver) = args.get(1) {
         protocol = match parse_i64(ver) {
             None => {
-                return Err(CmdError::err(
-                    "Protocol version is not an integer or out of range",
-                ));
+                return Err(CmdError::err("Protocol version is not an integer or out of range"));
             }
             Some(2) => Protocol::Resp2,
             Some(3) => Protocol::Resp3,
             Some(_) => {
-                return Err(CmdError::Other(
-                    "NOPROTO unsupported protocol version".into(),
-                ));
+                return Err(CmdError::Other("NOPROTO unsupported protocol version".into()));
             }
         };
         next = 2;
@@ -200,14 +169,8 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
     Ok(Frame::Map(vec![
         (Frame::bulk("server"), Frame::bulk("redis")),
         (Frame::bulk("version"), Frame::bulk(REDIS_VERSION)),
-        (
-            Frame::bulk("proto"),
-            Frame::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 }),
-        ),
-        (
-            Frame::bulk("id"),
-            Frame::Integer(ctx.client.shared.id as i64),
-        ),
+        (Frame::bulk("proto"), Frame::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 })),
+        (Frame::bulk("id"), Frame::Integer(ctx.client.shared.id as i64)),
         (Frame::bulk("mode"), Frame::bulk("standalone")),
         (Frame::bulk("role"), Frame::bulk("master")),
         (Frame::bulk("modules"), Frame::Array(vec![])),

@@ -128,9 +128,8 @@ pub struct ServerState {
 impl ServerState {
     /// Fresh state with the given settings.
     pub fn new(settings: Settings, shutdown: CancellationToken) -> ServerState {
-        let run_id = (0..40)
-            .map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap_or('0'))
-            .collect();
+        let run_id =
+            (0..40).map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap_or('0')).collect();
         ServerState {
             settings: RwLock::new(settings),
             stats: ServerStats::default(),
@@ -152,10 +151,7 @@ impl ServerState {
             created: Instant::now(),
             last_active_ms: AtomicU64::new(0),
             last_cmd: AtomicU16::new(u16::MAX),
-            meta: Mutex::new(ClientMeta {
-                resp: 2,
-                ..ClientMeta::default()
-            }),
+            meta: Mutex::new(ClientMeta { resp: 2, ..ClientMeta::default() }),
         });
         self.clients.lock().insert(id, shared.clone());
         shared
@@ -188,12 +184,7 @@ pub struct ClientState {
 impl ClientState {
     /// A new connection's state.
     pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> ClientState {
-        ClientState {
-            shared,
-            protocol: Protocol::Resp2,
-            authenticated,
-            close_after_reply: false,
-        }
+        ClientState { shared, protocol: Protocol::Resp2, authenticated, close_after_reply: false }
     }
 }
 

@@ -39,11 +39,7 @@ impl CommandTable {
     fn build() -> CommandTable {
         let families: &[&'static [CommandSpec]] = &[connection::COMMANDS];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
-        let by_name = commands
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name, i as u16))
-            .collect();
+        let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
         CommandTable { commands, by_name }
     }
 
@@ -74,9 +70,7 @@ impl CommandTable {
 
 /// Finds the spec that will run `args`: the command, or its subcommand.
 pub fn resolve(args: &[Bytes]) -> Result<(u16, &'static CommandSpec), CmdError> {
-    let (index, spec) = TABLE
-        .lookup(&args[0])
-        .ok_or_else(|| unknown_command(args))?;
+    let (index, spec) = TABLE.lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
     if spec.subcommands.is_empty() || args.len() < 2 {
         return Ok((index, spec));
     }
@@ -96,10 +90,7 @@ pub fn resolve(args: &[Bytes]) -> Result<(u16, &'static CommandSpec), CmdError> 
 
 /// Runs one request and returns its reply.
 pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    ctx.server
-        .stats
-        .total_commands_processed
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match dispatch(ctx, args) {
         Ok(frame) => frame,
         Err(err) => Frame::Error(err.to_string()),
@@ -114,10 +105,7 @@ fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
     if !ctx.client.authenticated && !spec.has_flag("no_auth") {
         return Err(CmdError::NoAuth);
     }
-    ctx.client
-        .shared
-        .last_cmd
-        .store(index, std::sync::atomic::Ordering::Relaxed);
+    ctx.client.shared.last_cmd.store(index, std::sync::atomic::Ordering::Relaxed);
     if spec.has_flag("exclusive") {
         // The handler takes the store's exclusive gate itself.
         return (spec.handler)(ctx, args);
@@ -146,10 +134,7 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
 /// Cuts `text` to `max` characters and replaces line breaks with spaces, as
 /// Redis does for texts it echoes in errors.
 fn sanitize(text: &str, max: usize) -> String {
-    text.chars()
-        .take(max)
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect()
+    text.chars().take(max).map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
 }
 
 /// Shorthand for `Ok(Frame::ok())`.
@@ -163,8 +148,6 @@ pub fn client_name_valid(name: &[u8]) -> Result<(), CmdError> {
     if name.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
         Ok(())
     } else {
-        Err(CmdError::err(
-            "Client names cannot contain spaces, newlines or special characters.",
-        ))
+        Err(CmdError::err("Client names cannot contain spaces, newlines or special characters."))
     }
 }

@@ -37,9 +37,7 @@ pub struct CommandSpec {
 }
 
 fn not_runnable(_: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
-    Err(CmdError::WrongArity(
-        String::from_utf8_lossy(&args[0]).to_lowercase(),
-    ))
+    Err(CmdError::WrongArity(String::from_utf8_lossy(&args[0]).to_lowercase()))
 }
 
 impl CommandSpec {
@@ -61,11 +59,7 @@ impl CommandSpec {
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let arity = self.arity as i64;
-        if arity >= 0 {
-            argc == arity
-        } else {
-            argc >= -arity
-        }
+        if arity >= 0 { argc == arity } else { argc >= -arity }
     }
 
     /// True if the command has the given flag.
@@ -87,11 +81,7 @@ impl CommandSpec {
             (self.last_key as usize).min(argc.saturating_sub(1))
         };
         let step = self.step.max(1) as usize;
-        let range = if first == 0 || first >= argc {
-            1..0
-        } else {
-            first..last + 1
-        };
-        range.step_by(step)
+        let end = if first == 0 || first >= argc { first } else { last + 1 };
+        (first..end).step_by(step)
     }
 }

@@ -153,11 +153,7 @@ pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         "nan".to_string()
     } else if d.is_infinite() {
-        if d > 0.0 {
-            "inf".to_string()
-        } else {
-            "-inf".to_string()
-        }
+        if d > 0.0 { "inf".to_string() } else { "-inf".to_string() }
     } else {
         let mut s = format!("{d}");
         if s == "-0" {
@@ -224,9 +220,6 @@ mod tests {
         assert_eq!(enc(&Frame::error("ERR x"), Protocol::Resp2), b"-ERR x\r\n");
         assert_eq!(enc(&Frame::Integer(-7), Protocol::Resp2), b":-7\r\n");
         assert_eq!(enc(&Frame::bulk(""), Protocol::Resp2), b"$0\r\n\r\n");
-        assert_eq!(
-            enc(&Frame::Double(f64::INFINITY), Protocol::Resp3),
-            b",inf\r\n"
-        );
+        assert_eq!(enc(&Frame::Double(f64::INFINITY), Protocol::Resp3), b",inf\r\n");
     }
 }

@@ -46,10 +46,7 @@ fn line_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 fn number(text: &[u8]) -> Result<i64, ReplyError> {
-    std::str::from_utf8(text)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or(ReplyError::InvalidNumber)
+    std::str::from_utf8(text).ok().and_then(|s| s.parse::<i64>().ok()).ok_or(ReplyError::InvalidNumber)
 }
 
 /// Phase one: the length of the complete reply starting at `at`, if buffered.
@@ -92,11 +89,7 @@ fn check(buf: &[u8], at: usize, depth: usize) -> Result<Option<usize>, ReplyErro
             if n > MAX_REPLY_LEN {
                 return Err(ReplyError::InvalidNumber);
             }
-            let items = if tag == b'%' || tag == b'|' {
-                n as usize * 2
-            } else {
-                n as usize
-            };
+            let items = if tag == b'%' || tag == b'|' { n as usize * 2 } else { n as usize };
             let mut pos = next;
             for _ in 0..items {
                 match check(buf, pos, depth + 1)? {
@@ -134,11 +127,7 @@ fn read(buf: &Bytes, at: &mut usize) -> Frame {
             let data = buf.slice(*at..*at + n as usize);
             *at += n as usize + 2;
             match tag {
-                b'=' => Frame::Verbatim(if data.len() >= 4 {
-                    data.slice(4..)
-                } else {
-                    data
-                }),
+                b'=' => Frame::Verbatim(if data.len() >= 4 { data.slice(4..) } else { data }),
                 b'!' => Frame::Error(String::from_utf8_lossy(&data).into_owned()),
                 _ => Frame::Bulk(data),
             }
@@ -149,16 +138,11 @@ fn read(buf: &Bytes, at: &mut usize) -> Frame {
                 return Frame::NullArray;
             }
             let items = (0..n).map(|_| read(buf, at)).collect();
-            if tag == b'~' {
-                Frame::Set(items)
-            } else {
-                Frame::Array(items)
-            }
+            if tag == b'~' { Frame::Set(items) } else { Frame::Array(items) }
         }
         b'%' | b'|' => {
             let n = number(&header).unwrap_or(0);
-            let pairs: Vec<(Frame, Frame)> =
-                (0..n).map(|_| (read(buf, at), read(buf, at))).collect();
+            let pairs: Vec<(Frame, Frame)> = (0..n).map(|_| (read(buf, at), read(buf, at))).collect();
             if tag == b'|' {
                 // An attribute precedes the real reply.
                 return read(buf, at);
@@ -196,10 +180,7 @@ mod tests {
             Frame::Integer(-3),
             Frame::bulk("a\r\nb"),
             Frame::Null,
-            Frame::Array(vec![
-                Frame::Integer(1),
-                Frame::Array(vec![Frame::bulk("x")]),
-            ]),
+            Frame::Array(vec![Frame::Integer(1), Frame::Array(vec![Frame::bulk("x")])]),
             Frame::Map(vec![(Frame::bulk("k"), Frame::Double(2.5))]),
             Frame::Set(vec![Frame::Boolean(true)]),
             Frame::Verbatim(Bytes::from_static(b"hello")),

@@ -22,10 +22,7 @@ pub struct RequestLimits {
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        RequestLimits {
-            max_bulk_len: 512 * 1024 * 1024,
-            max_multibulk_len: 1024 * 1024,
-        }
+        RequestLimits { max_bulk_len: 512 * 1024 * 1024, max_multibulk_len: 1024 * 1024 }
     }
 }
 
@@ -102,11 +99,7 @@ impl RequestDecoder {
             if buf.is_empty() {
                 return Ok(None);
             }
-            let parsed = if buf[0] == b'*' {
-                self.multibulk(buf, limits)?
-            } else {
-                inline(buf)?
-            };
+            let parsed = if buf[0] == b'*' { self.multibulk(buf, limits)? } else { inline(buf)? };
             match parsed {
                 None => return Ok(None),
                 Some(args) if args.is_empty() => continue,
@@ -147,11 +140,7 @@ impl RequestDecoder {
                 if buf.len() - pos > MAX_INLINE_LEN {
                     return Err(ProtocolError::TooBigBulkCount);
                 }
-                self.resume = Some(Resume {
-                    count,
-                    done,
-                    offset: pos,
-                });
+                self.resume = Some(Resume { count, done, offset: pos });
                 return Ok(None);
             };
             if buf[pos] != b'$' {
@@ -163,11 +152,7 @@ impl RequestDecoder {
             }
             let end = next + len as usize + 2;
             if end > buf.len() {
-                self.resume = Some(Resume {
-                    count,
-                    done,
-                    offset: pos,
-                });
+                self.resume = Some(Resume { count, done, offset: pos });
                 return Ok(None);
             }
             pos = end;
@@ -194,11 +179,7 @@ fn find_line(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     let rest = buf.get(from..)?;
     let cr = memchr_cr(rest)?;
     let at = from + cr;
-    if at + 1 < buf.len() {
-        Some((at, at + 2))
-    } else {
-        None
-    }
+    if at + 1 < buf.len() { Some((at, at + 2)) } else { None }
 }
 
 fn memchr_cr(haystack: &[u8]) -> Option<usize> {
@@ -229,11 +210,7 @@ fn parse_len(digits: &[u8]) -> Option<i64> {
 /// `telnet`), or `None` when its newline has not arrived.
 fn inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
-        return if buf.len() > MAX_INLINE_LEN {
-            Err(ProtocolError::TooBigInline)
-        } else {
-            Ok(None)
-        };
+        return if buf.len() > MAX_INLINE_LEN { Err(ProtocolError::TooBigInline) } else { Ok(None) };
     };
     if nl > MAX_INLINE_LEN {
         return Err(ProtocolError::TooBigInline);
@@ -347,9 +324,7 @@ mod tests {
     use super::*;
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
     }
 
     fn one(input: &[u8]) -> Result<Option<Vec<Bytes>>, ProtocolError> {
@@ -362,14 +337,8 @@ mod tests {
         let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n"[..]);
         let mut dec = RequestDecoder::default();
         let limits = RequestLimits::default();
-        assert_eq!(
-            dec.decode(&mut buf, &limits).unwrap(),
-            Some(args(&["GET", "k"]))
-        );
-        assert_eq!(
-            dec.decode(&mut buf, &limits).unwrap(),
-            Some(args(&["PING"]))
-        );
+        assert_eq!(dec.decode(&mut buf, &limits).unwrap(), Some(args(&["GET", "k"])));
+        assert_eq!(dec.decode(&mut buf, &limits).unwrap(), Some(args(&["PING"])));
         assert_eq!(dec.decode(&mut buf, &limits).unwrap(), None);
         assert!(buf.is_empty());
     }
@@ -383,10 +352,7 @@ mod tests {
             let mut buf = BytesMut::from(&whole[..cut]);
             assert_eq!(dec.decode(&mut buf, &limits).unwrap(), None, "cut at {cut}");
             buf.extend_from_slice(&whole[cut..]);
-            assert_eq!(
-                dec.decode(&mut buf, &limits).unwrap(),
-                Some(args(&["SET", "k", "hello"]))
-            );
+            assert_eq!(dec.decode(&mut buf, &limits).unwrap(), Some(args(&["SET", "k", "hello"])));
         }
     }
 
@@ -394,10 +360,7 @@ mod tests {
     fn rejects_bad_headers_with_redis_texts() {
         assert_eq!(one(b"*x\r\n"), Err(ProtocolError::InvalidMultibulkLength));
         assert_eq!(one(b"*1\r\n$-1\r\n"), Err(ProtocolError::InvalidBulkLength));
-        assert_eq!(
-            one(b"*1\r\n$abc\r\n"),
-            Err(ProtocolError::InvalidBulkLength)
-        );
+        assert_eq!(one(b"*1\r\n$abc\r\n"), Err(ProtocolError::InvalidBulkLength));
         assert_eq!(one(b"*1\r\nx3\r\n"), Err(ProtocolError::ExpectedBulk('x')));
         assert_eq!(
             ProtocolError::ExpectedBulk('x').reply_text(),
@@ -407,53 +370,29 @@ mod tests {
 
     #[test]
     fn bounds_lengths_before_allocating() {
-        let limits = RequestLimits {
-            max_bulk_len: 10,
-            max_multibulk_len: 4,
-        };
+        let limits = RequestLimits { max_bulk_len: 10, max_multibulk_len: 4 };
         let mut buf = BytesMut::from(&b"*5\r\n"[..]);
-        assert_eq!(
-            parse_request(&mut buf, &limits),
-            Err(ProtocolError::InvalidMultibulkLength)
-        );
+        assert_eq!(parse_request(&mut buf, &limits), Err(ProtocolError::InvalidMultibulkLength));
         let mut buf = BytesMut::from(&b"*1\r\n$11\r\n"[..]);
-        assert_eq!(
-            parse_request(&mut buf, &limits),
-            Err(ProtocolError::InvalidBulkLength)
-        );
+        assert_eq!(parse_request(&mut buf, &limits), Err(ProtocolError::InvalidBulkLength));
         let mut buf = BytesMut::from(&b"*2147483648\r\n"[..]);
         assert_eq!(
-            parse_request(
-                &mut buf,
-                &RequestLimits {
-                    max_bulk_len: 10,
-                    max_multibulk_len: usize::MAX
-                }
-            ),
+            parse_request(&mut buf, &RequestLimits { max_bulk_len: 10, max_multibulk_len: usize::MAX }),
             Err(ProtocolError::InvalidMultibulkLength)
         );
     }
 
     #[test]
     fn skips_empty_requests() {
-        assert_eq!(
-            one(b"*0\r\n*1\r\n$4\r\nPING\r\n").unwrap(),
-            Some(args(&["PING"]))
-        );
+        assert_eq!(one(b"*0\r\n*1\r\n$4\r\nPING\r\n").unwrap(), Some(args(&["PING"])));
         assert_eq!(one(b"\r\n\r\nPING\r\n").unwrap(), Some(args(&["PING"])));
         assert_eq!(one(b"*-1\r\n").unwrap(), None);
     }
 
     #[test]
     fn splits_inline_like_redis() {
-        assert_eq!(
-            one(b"SET k \"a b\\n\"\r\n").unwrap(),
-            Some(args(&["SET", "k", "a b\n"]))
-        );
-        assert_eq!(
-            one(b"set 'it\\'s' \"\\x41\"\n").unwrap(),
-            Some(args(&["set", "it's", "A"]))
-        );
+        assert_eq!(one(b"SET k \"a b\\n\"\r\n").unwrap(), Some(args(&["SET", "k", "a b\n"])));
+        assert_eq!(one(b"set 'it\\'s' \"\\x41\"\n").unwrap(), Some(args(&["set", "it's", "A"])));
         assert_eq!(one(b"GET \"k\r\n"), Err(ProtocolError::UnbalancedQuotes));
         assert_eq!(one(b"GET \"k\"x\r\n"), Err(ProtocolError::UnbalancedQuotes));
         assert_eq!(one(b"PING").unwrap(), None);

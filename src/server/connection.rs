@@ -33,9 +33,7 @@ pub async fn serve_connection(
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
-    let _ = stream
-        .set_nodelay(true)
-        .inspect_err(|e| tracing::debug!("set_nodelay: {e}"));
+    let _ = stream.set_nodelay(true).inspect_err(|e| tracing::debug!("set_nodelay: {e}"));
     let shared = server.register_client(peer, local);
     let needs_auth = !server.settings.read().requirepass.is_empty();
     let mut client = ClientState::new(shared.clone(), !needs_auth);
@@ -70,11 +68,7 @@ async fn run(
         loop {
             match decoder.decode(&mut input, &limits) {
                 Ok(Some(args)) => {
-                    let mut ctx = Ctx {
-                        store,
-                        server,
-                        client: &mut *client,
-                    };
+                    let mut ctx = Ctx { store, server, client: &mut *client };
                     let reply = cmd::execute(&mut ctx, &args);
                     reply.encode(client.protocol, &mut output);
                     if client.close_after_reply {
@@ -95,10 +89,10 @@ async fn run(
             }
         }
         if !output.is_empty() {
-            client.shared.last_active_ms.store(
-                client.shared.created.elapsed().as_millis() as u64,
-                Ordering::Relaxed,
-            );
+            client
+                .shared
+                .last_active_ms
+                .store(client.shared.created.elapsed().as_millis() as u64, Ordering::Relaxed);
             flush(stream, &mut output, server).await?;
         }
         if close || shutdown.is_cancelled() {
@@ -116,23 +110,13 @@ async fn run(
         if read == 0 {
             return Ok(());
         }
-        server
-            .stats
-            .net_input_bytes
-            .fetch_add(read as u64, Ordering::Relaxed);
+        server.stats.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
     }
 }
 
-async fn flush(
-    stream: &mut TcpStream,
-    output: &mut BytesMut,
-    server: &ServerState,
-) -> std::io::Result<()> {
+async fn flush(stream: &mut TcpStream, output: &mut BytesMut, server: &ServerState) -> std::io::Result<()> {
     stream.write_all(output).await?;
-    server
-        .stats
-        .net_output_bytes
-        .fetch_add(output.len() as u64, Ordering::Relaxed);
+    server.stats.net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
     output.clear();
     Ok(())
 }

@@ -37,29 +37,16 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        server
-            .stats
-            .total_connections_received
-            .fetch_add(1, Ordering::Relaxed);
+        server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
         let maxclients = server.settings.read().maxclients as usize;
         if server.connected_clients() >= maxclients {
-            server
-                .stats
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
+            server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%peer, "rejecting connection: maxclients reached");
             tracker.spawn(async move {
-                let _ = stream
-                    .write_all(b"-ERR max number of clients reached\r\n")
-                    .await;
+                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
             });
             continue;
         }
-        tracker.spawn(serve_connection(
-            stream,
-            store.clone(),
-            server.clone(),
-            shutdown.clone(),
-        ));
+        tracker.spawn(serve_connection(stream, store.clone(), server.clone(), shutdown.clone()));
     }
 }

@@ -5,10 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Current Unix time in milliseconds.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Hands out write versions: `max(wall-clock ms << 16, last + 1)`.
@@ -25,9 +22,7 @@ pub struct HybridClock {
 impl HybridClock {
     /// A clock that has handed out nothing yet.
     pub fn new() -> HybridClock {
-        HybridClock {
-            last: AtomicU64::new(0),
-        }
+        HybridClock { last: AtomicU64::new(0) }
     }
 
     /// A version newer than every version this clock has issued or seen,
@@ -37,10 +32,7 @@ impl HybridClock {
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let next = wall.max(last + 1).max(stored + 1);
-            match self
-                .last
-                .compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.last.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return next,
                 Err(seen) => last = seen,
             }

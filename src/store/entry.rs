@@ -47,12 +47,7 @@ pub struct Entry {
 impl Entry {
     /// A new entry without expiry.
     pub fn new(value: Value, version: u64) -> Entry {
-        Entry {
-            value,
-            expires_at: 0,
-            version,
-            access: 0,
-        }
+        Entry { value, expires_at: 0, version, access: 0 }
     }
 
     /// True once `now_ms` has reached the expiry time.

@@ -49,9 +49,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("used_memory", &self.used_memory())
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("used_memory", &self.used_memory()).finish_non_exhaustive()
     }
 }
 
@@ -65,9 +63,7 @@ impl Store {
     /// An empty store.
     pub fn new() -> Store {
         let hasher = ahash::RandomState::new();
-        let slots = (0..SLOTS)
-            .map(|_| Mutex::new(SlotTable::new(hasher.clone())))
-            .collect();
+        let slots = (0..SLOTS).map(|_| Mutex::new(SlotTable::new(hasher.clone()))).collect();
         Store {
             slots,
             gate: RwLock::new(()),
@@ -96,10 +92,7 @@ impl Store {
 
     /// Locks one slot.
     pub fn lock_slot(&self, slot: Slot) -> Locked<'_> {
-        Locked {
-            store: self,
-            tables: vec![(slot, self.slots[slot as usize].lock())],
-        }
+        Locked { store: self, tables: vec![(slot, self.slots[slot as usize].lock())] }
     }
 
     /// Locks the slots of all `keys`, in ascending slot order.
@@ -112,14 +105,8 @@ impl Store {
         let mut wanted: Vec<Slot> = slots.into_iter().collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let tables = wanted
-            .into_iter()
-            .map(|s| (s, self.slots[s as usize].lock()))
-            .collect();
-        Locked {
-            store: self,
-            tables,
-        }
+        let tables = wanted.into_iter().map(|s| (s, self.slots[s as usize].lock())).collect();
+        Locked { store: self, tables }
     }
 
     /// Accounted bytes of everything stored.
@@ -193,9 +180,7 @@ impl Store {
                 break;
             }
         }
-        self.stats
-            .expired_keys
-            .fetch_add(removed as u64, Ordering::Relaxed);
+        self.stats.expired_keys.fetch_add(removed as u64, Ordering::Relaxed);
         (examined, removed)
     }
 
@@ -271,12 +256,7 @@ impl<'a> Locked<'a> {
     pub fn set(&mut self, key: &[u8], value: Value, expires_at: u64) -> Option<Entry> {
         let old_version = self.get(key).map_or(0, |e| e.version);
         let version = self.store.clock.next_after(old_version);
-        let entry = Entry {
-            value,
-            expires_at,
-            version,
-            access: self.store.lru_now(),
-        };
+        let entry = Entry { value, expires_at, version, access: self.store.lru_now() };
         self.put(key, entry)
     }
 
@@ -315,10 +295,7 @@ impl<'a> Locked<'a> {
 
     /// The locked table of one slot (for commands that walk a slot).
     pub fn slot_table(&mut self, slot: Slot) -> Option<&mut SlotTable> {
-        self.tables
-            .iter_mut()
-            .find(|(s, _)| *s == slot)
-            .map(|(_, t)| &mut **t)
+        self.tables.iter_mut().find(|(s, _)| *s == slot).map(|(_, t)| &mut **t)
     }
 }
 

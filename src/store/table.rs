@@ -22,11 +22,7 @@ pub type BytesDelta = isize;
 impl SlotTable {
     /// An empty table hashing with `hasher`.
     pub fn new(hasher: ahash::RandomState) -> SlotTable {
-        SlotTable {
-            map: HashMap::with_hasher(hasher),
-            volatile: 0,
-            bytes: 0,
-        }
+        SlotTable { map: HashMap::with_hasher(hasher), volatile: 0, bytes: 0 }
     }
 
     /// Number of entries (expired ones not yet removed included).
