@@ -1,2 +1,3 @@
 pub mod keyslot;
 pub mod protocol;
+pub mod ring;
