@@ -28,6 +28,8 @@ mod snapshot;
 mod token;
 mod view;
 
+#[cfg(test)]
+mod tests;
 
 pub use member::{MemberState, RingMember};
 pub use moving::moving_slots;
