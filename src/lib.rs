@@ -7,14 +7,18 @@
 //!  server (RESP) --> cmd (dispatch, handlers) --> store (slots, TTL, versions)
 //! ```
 //!
-//! Layers point one way: `protocol`, `keyslot` and `store` are pure (no
-//! sockets, no tasks); `cmd` runs commands against the store and returns
+//! Layers point one way: `protocol`, `keyslot`, `ring` and `store` are pure
+//! (no sockets, no tasks); `cmd` runs commands against the store and returns
 //! replies; `server` owns sockets and connections; `node` wires everything
 //! and owns shutdown; the binaries only parse flags and configuration.
+//!
+//! `ring` (consistent hashing with virtual nodes over the 16384 slots) is
+//! the placement layer the cluster builds on.
 
 pub mod cmd;
 pub mod keyslot;
 pub mod node;
 pub mod protocol;
+pub mod ring;
 pub mod server;
 pub mod store;
