@@ -16,6 +16,7 @@
 //! the placement layer the cluster builds on.
 
 pub mod cmd;
+pub mod config;
 pub mod keyslot;
 pub mod node;
 pub mod protocol;
