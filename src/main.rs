@@ -1,22 +1,59 @@
-//! `shoal`: runs one node.
+//! `shoal`: runs one node. Parses flags and configuration, starts the node,
+//! and turns SIGINT/SIGTERM into a graceful shutdown.
+
+use std::process::ExitCode;
 
 use anyhow::Context;
-use shoal::cmd::Settings;
-use shoal::node::NodeHandle;
+use clap::Parser;
+use shoal::config::{Config, Flags, LogFormat, process_env};
+use shoal::node::{NodeHandle, settings_from_config};
 use tokio::net::TcpListener;
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run())
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let config = match Config::load(&flags, process_env()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("shoal: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if flags.print_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config);
+    let config_file = flags.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(config, config_file)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("shoal: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn run() -> anyhow::Result<()> {
-    let settings = Settings::default();
-    let addr = format!("{}:{}", settings.bind, settings.port);
-    let listener = TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    let node = NodeHandle::start(settings, listener)?;
-    tracing::info!("shoal listening for clients on {}", node.addr());
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(config: Config, config_file: String) -> anyhow::Result<()> {
+    let addr = std::net::SocketAddr::new(config.node.bind, config.server.port);
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let node = NodeHandle::start(settings_from_config(&config, &config_file), listener)?;
+    tracing::info!(node_id = %config.node_id(), "shoal {} listening for clients on {}", env!("CARGO_PKG_VERSION"), node.addr());
     let token = node.shutdown_token();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
@@ -24,7 +61,7 @@ async fn run() -> anyhow::Result<()> {
         _ = token.cancelled() => tracing::info!("SHUTDOWN received, shutting down"),
     }
     node.shutdown().await;
-    tracing::info!("bye");
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -33,6 +70,9 @@ async fn sigterm() {
         Ok(mut s) => {
             s.recv().await;
         }
-        Err(_) => std::future::pending().await,
+        Err(err) => {
+            tracing::warn!("cannot watch SIGTERM: {err}");
+            std::future::pending().await
+        }
     }
 }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cmd::{ServerState, Settings};
+use crate::config::Config;
 use crate::server::accept_loop;
 use crate::store::Store;
 
@@ -19,6 +20,23 @@ const EXPIRE_PERIOD: Duration = Duration::from_millis(100);
 const EXPIRE_BUDGET: usize = 2000;
 /// Longest one expiry round may run before yielding.
 const EXPIRE_TIME_LIMIT: Duration = Duration::from_millis(25);
+
+/// The run-time settings a node's commands see, from its configuration.
+pub fn settings_from_config(config: &Config, config_file: &str) -> Settings {
+    Settings {
+        bind: config.node.bind.to_string(),
+        port: config.server.port,
+        maxclients: config.server.maxclients as u64,
+        timeout: config.server.timeout,
+        proto_max_bulk_len: config.server.proto_max_bulk_len.as_u64(),
+        max_multibulk_len: config.server.max_multibulk_len,
+        requirepass: config.server.requirepass.clone(),
+        maxmemory: config.store.maxmemory.as_u64(),
+        maxmemory_policy: config.store.maxmemory_policy.as_str().to_string(),
+        maxmemory_samples: config.store.maxmemory_samples as u64,
+        config_file: config_file.to_string(),
+    }
+}
 
 /// A started node. Drop does not stop it: call [`NodeHandle::shutdown`].
 pub struct NodeHandle {
