@@ -10,8 +10,11 @@
 //! Layers point one way: `protocol`, `keyslot` and `store` are pure (no
 //! sockets, no tasks); `cmd` runs commands against the store and returns
 //! replies; `server` owns sockets and connections; `node` wires everything
-//! and owns shutdown; the binaries only parse flags and configuration.
+//! and owns shutdown; `cli` is the client side of `shoal-cli` (connection,
+//! redis-cli's reply formatting); the binaries only parse flags and
+//! configuration.
 
+pub mod cli;
 pub mod cmd;
 pub mod keyslot;
 pub mod node;
