@@ -291,14 +291,15 @@ impl RespConn {
         }
     }
 
-    /// Waits until the server closes the connection, discarding anything it
-    /// sends first. True if it closed within `timeout`.
+    /// Waits until the server closes the connection; anything it sends
+    /// first stays in [`RespConn::pending`]. True if it closed within
+    /// `timeout`.
     pub fn wait_closed(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             match self.fill(deadline) {
                 Ok(0) => return true,
-                Ok(_) => self.input.clear(),
+                Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
                 // A reset is a close too.
                 Err(_) => return true,
