@@ -112,7 +112,7 @@ fn parse_script(path: &Path) -> Vec<Line> {
     lines
 }
 
-/// One server under test, and what the script has told it so far.
+/// One server under test and the script's connection to it.
 struct Side {
     name: &'static str,
     conn: RespConn,

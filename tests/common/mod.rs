@@ -138,7 +138,7 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server and waits until it answers PING. Panics with
+    /// Starts a server and waits until it answers. Panics with
     /// [`REDIS_MISSING`] when `redis-server` is not installed.
     pub fn start() -> RedisServer {
         // The port may be taken between finding and binding it: try a few.
@@ -174,16 +174,22 @@ impl RedisServer {
             if let Ok(Some(status)) = server.child.try_wait() {
                 return Some(Err(format!("redis-server exited with {status} (port {port} taken?)")));
             }
+            // Ask for the process id: another server may have taken the port.
             let mut conn = RespConn::connect(server.addr()).ok()?;
-            match conn.call(["PING"]) {
-                Ok(Frame::Simple(s)) if s == "PONG" => Some(Ok(())),
-                _ => None,
+            let Ok(Frame::Bulk(info)) = conn.call(["INFO", "server"]) else {
+                return None;
+            };
+            let ours = format!("process_id:{}\r\n", server.child.id());
+            if String::from_utf8_lossy(&info).contains(&ours) {
+                Some(Ok(()))
+            } else {
+                Some(Err(format!("port {port} is served by another process")))
             }
         });
         match ready {
             Some(Ok(())) => Ok(server),
             Some(Err(e)) => Err(e),
-            None => Err(format!("redis-server on port {port} did not answer PING in {DEADLINE:?}")),
+            None => Err(format!("redis-server on port {port} did not answer within {DEADLINE:?}")),
         }
     }
 
