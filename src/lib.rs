@@ -14,7 +14,11 @@
 //!
 //! `ring` (consistent hashing with virtual nodes over the 16384 slots) is
 //! the placement layer the cluster builds on.
+//! and owns shutdown; `cli` is the client side of `shoal-cli` (connection,
+//! redis-cli's reply formatting); the binaries only parse flags and
+//! configuration.
 
+pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod keyslot;
