@@ -17,6 +17,10 @@
 //!
 //! Exact rational arithmetic on small big integers keeps every step exact
 //! before its single rounding.
+//!
+//! Only Redis builds whose `long double` is the x87 format (x86-64, the
+//! reference server) are matched: on aarch64 `long double` is IEEE quad
+//! precision, and Redis there prints some sums with different last digits.
 
 use std::cmp::Ordering;
 
