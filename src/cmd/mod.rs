@@ -14,6 +14,7 @@ pub mod connection;
 mod context;
 mod error;
 mod spec;
+pub mod string;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -37,7 +38,7 @@ pub struct CommandTable {
 
 impl CommandTable {
     fn build() -> CommandTable {
-        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS];
+        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS, string::COMMANDS];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
         CommandTable { commands, by_name }
