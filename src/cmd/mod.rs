@@ -13,6 +13,7 @@ pub mod args;
 pub mod connection;
 mod context;
 mod error;
+pub mod glob;
 mod spec;
 
 use std::collections::HashMap;
