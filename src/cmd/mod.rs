@@ -21,7 +21,9 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 
-pub use context::{ClientMeta, ClientShared, ClientState, Ctx, ServerState, ServerStats, Settings};
+pub use context::{
+    ClientMeta, ClientShared, ClientState, Ctx, OpsSample, ServerState, ServerStats, Settings,
+};
 pub use error::CmdError;
 pub use spec::{CommandSpec, Handler};
 
