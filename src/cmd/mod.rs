@@ -10,10 +10,13 @@
 //! table, with the metadata `COMMAND` reports.
 
 pub mod args;
+pub mod client;
+pub mod command;
 pub mod connection;
 mod context;
 mod error;
 pub mod glob;
+pub mod server;
 mod spec;
 
 use std::collections::HashMap;
@@ -40,7 +43,8 @@ pub struct CommandTable {
 
 impl CommandTable {
     fn build() -> CommandTable {
-        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS];
+        let families: &[&'static [CommandSpec]] =
+            &[connection::COMMANDS, command::COMMANDS, server::COMMANDS, client::COMMANDS];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
         CommandTable { commands, by_name }
