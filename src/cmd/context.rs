@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
@@ -72,6 +72,43 @@ pub struct ServerStats {
     pub net_input_bytes: AtomicU64,
     /// Bytes written to clients.
     pub net_output_bytes: AtomicU64,
+    /// Highest `used_memory` seen (`INFO memory` `used_memory_peak`).
+    pub used_memory_peak: AtomicU64,
+    /// The last sample behind `instantaneous_ops_per_sec`.
+    pub ops_sample: Mutex<Option<OpsSample>>,
+}
+
+/// A sample of `total_commands_processed`, and the rate measured up to it.
+#[derive(Debug, Clone, Copy)]
+pub struct OpsSample {
+    /// When the sample was taken.
+    pub at: Instant,
+    /// `total_commands_processed` then.
+    pub commands: u64,
+    /// Commands per second between the previous sample and this one.
+    pub rate: u64,
+}
+
+impl ServerStats {
+    /// Raises the memory peak to `used` if it is higher.
+    pub fn observe_used_memory(&self, used: u64) -> u64 {
+        self.used_memory_peak.fetch_max(used, Ordering::Relaxed).max(used)
+    }
+
+    /// Zeroes every counter (`CONFIG RESETSTAT`).
+    pub fn reset(&self) {
+        for counter in [
+            &self.total_connections_received,
+            &self.total_commands_processed,
+            &self.rejected_connections,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.used_memory_peak,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        *self.ops_sample.lock() = None;
+    }
 }
 
 /// What other connections may see of a client (`CLIENT LIST`, `INFO clients`).
@@ -92,6 +129,14 @@ pub struct ClientShared {
     /// Name, library name and version, RESP version (`CLIENT SETNAME`,
     /// `CLIENT SETINFO`, `HELLO`).
     pub meta: Mutex<ClientMeta>,
+    /// The socket's file descriptor (`CLIENT LIST` `fd=`), -1 until known.
+    pub fd: AtomicI32,
+    /// `CLIENT NO-EVICT ON` (shown as flag `e`).
+    pub no_evict: AtomicBool,
+    /// `CLIENT NO-TOUCH ON` (shown as flag `T`).
+    pub no_touch: AtomicBool,
+    /// Cancelled by `CLIENT KILL`: the connection closes as soon as it sees it.
+    pub kill: CancellationToken,
 }
 
 /// The mutable, rarely changed part of [`ClientShared`].
@@ -152,6 +197,10 @@ impl ServerState {
             last_active_ms: AtomicU64::new(0),
             last_cmd: AtomicU16::new(u16::MAX),
             meta: Mutex::new(ClientMeta { resp: 2, ..ClientMeta::default() }),
+            fd: AtomicI32::new(-1),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
+            kill: CancellationToken::new(),
         });
         self.clients.lock().insert(id, shared.clone());
         shared
@@ -179,12 +228,21 @@ pub struct ClientState {
     pub authenticated: bool,
     /// Set by `QUIT` and `SHUTDOWN`: close after this reply.
     pub close_after_reply: bool,
+    /// Set by a command whose reply must not be sent (`SHUTDOWN` closes the
+    /// connection without one, as Redis does); cleared after each command.
+    pub drop_reply: bool,
 }
 
 impl ClientState {
     /// A new connection's state.
     pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> ClientState {
-        ClientState { shared, protocol: Protocol::Resp2, authenticated, close_after_reply: false }
+        ClientState {
+            shared,
+            protocol: Protocol::Resp2,
+            authenticated,
+            close_after_reply: false,
+            drop_reply: false,
+        }
     }
 }
 

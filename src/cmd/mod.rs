@@ -10,9 +10,13 @@
 //! table, with the metadata `COMMAND` reports.
 
 pub mod args;
+pub mod client;
+pub mod command;
 pub mod connection;
 mod context;
 mod error;
+pub mod glob;
+pub mod server;
 mod spec;
 pub mod string;
 
@@ -21,7 +25,9 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 
-pub use context::{ClientMeta, ClientShared, ClientState, Ctx, ServerState, ServerStats, Settings};
+pub use context::{
+    ClientMeta, ClientShared, ClientState, Ctx, OpsSample, ServerState, ServerStats, Settings,
+};
 pub use error::CmdError;
 pub use spec::{CommandSpec, Handler};
 
@@ -38,7 +44,8 @@ pub struct CommandTable {
 
 impl CommandTable {
     fn build() -> CommandTable {
-        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS, string::COMMANDS];
+        let families: &[&'static [CommandSpec]] =
+            &[connection::COMMANDS, string::COMMANDS, command::COMMANDS, server::COMMANDS, client::COMMANDS];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
         CommandTable { commands, by_name }

@@ -5,6 +5,7 @@
 //! call. On shutdown the connection answers what it has already read, then
 //! closes.
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub async fn serve_connection(
     };
     let _ = stream.set_nodelay(true).inspect_err(|e| tracing::debug!("set_nodelay: {e}"));
     let shared = server.register_client(peer, local);
+    shared.fd.store(stream.as_raw_fd(), Ordering::Relaxed);
     let needs_auth = !server.settings.read().requirepass.is_empty();
     let mut client = ClientState::new(shared.clone(), !needs_auth);
     let result = run(&mut stream, &store, &server, &mut client, &shutdown).await;
@@ -70,7 +72,11 @@ async fn run(
                 Ok(Some(args)) => {
                     let mut ctx = Ctx { store, server, client: &mut *client };
                     let reply = cmd::execute(&mut ctx, &args);
-                    reply.encode(client.protocol, &mut output);
+                    if client.drop_reply {
+                        client.drop_reply = false;
+                    } else {
+                        reply.encode(client.protocol, &mut output);
+                    }
                     if client.close_after_reply {
                         close = true;
                         break;
@@ -95,13 +101,14 @@ async fn run(
                 .store(client.shared.created.elapsed().as_millis() as u64, Ordering::Relaxed);
             flush(stream, &mut output, server).await?;
         }
-        if close || shutdown.is_cancelled() {
+        if close || shutdown.is_cancelled() || client.shared.kill.is_cancelled() {
             return Ok(());
         }
         input.reserve(READ_CHUNK);
         let read = tokio::select! {
             read = stream.read_buf(&mut input) => read?,
             _ = shutdown.cancelled() => return Ok(()),
+            _ = client.shared.kill.cancelled() => return Ok(()),
             _ = idle_timer(idle) => {
                 tracing::debug!(client = client.shared.id, "closing idle connection");
                 return Ok(());
