@@ -17,6 +17,7 @@
 
 pub mod cmd;
 pub mod keyslot;
+pub mod membership;
 pub mod node;
 pub mod protocol;
 pub mod ring;
