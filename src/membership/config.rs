@@ -296,9 +296,11 @@ mod tests {
         assert!(tuning.seed_backoff_min <= Duration::from_millis(100));
     }
 
+    type Change = Box<dyn Fn(&mut MembershipConfig)>;
+
     #[test]
     fn invalid_settings_are_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut MembershipConfig)>)> = vec![
+        let cases: Vec<(&str, Change)> = vec![
             ("node_id", Box::new(|c| c.node_id.clear())),
             ("node_id", Box::new(|c| c.node_id = "x".repeat(129))),
             ("probe_rtt", Box::new(|c| c.overrides.probe_rtt = Some(Duration::from_secs(2)))),

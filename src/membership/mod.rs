@@ -21,13 +21,17 @@
 mod config;
 mod envelope;
 mod error;
+mod handle;
 mod identity;
+mod seeds;
 mod stats;
+mod task;
 mod timers;
 mod view;
 
 pub use config::{GossipOverrides, GossipProfile, MembershipConfig};
 pub use error::MembershipError;
+pub use handle::{Membership, MembershipHandle};
 pub use identity::{MAX_NODE_ID_LEN, NodeIdentity};
 pub use stats::{MembershipStats, StatsSnapshot};
 pub use view::{Liveness, MemberInfo, MemberView};

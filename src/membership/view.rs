@@ -265,7 +265,7 @@ mod tests {
         let t0 = Instant::now();
         table.refresh(&local, [(&old, Liveness::Alive)], t0);
         let refresh = table.refresh(&local, [(&old, Liveness::Alive), (&new, Liveness::Alive)], t0);
-        assert_eq!(refresh.restarts, [new.clone()]);
+        assert_eq!(refresh.restarts, std::slice::from_ref(&new));
         assert_eq!(ids(table.view()), [("a", 1), ("b", 3)]);
 
         // The old process is declared down before the grace ends.
