@@ -13,7 +13,9 @@
 //! and owns shutdown; the binaries only parse flags and configuration.
 //!
 //! `ring` (consistent hashing with virtual nodes over the 16384 slots) is
-//! the placement layer the cluster builds on.
+//! the placement layer the cluster builds on. `membership` (SWIM gossip over
+//! UDP with foca, one task owning the protocol engine) publishes the live
+//! members, with their states and addresses, that the ring is built from.
 
 pub mod cmd;
 pub mod keyslot;
