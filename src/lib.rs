@@ -5,23 +5,27 @@
 //!           | RESP2/RESP3 (TCP 6380)
 //!           v
 //!  server (RESP) --> cmd (dispatch, handlers) --> store (slots, TTL, versions)
+//!
+//!  membership (foca SWIM, UDP) --> member view --> ring (slots -> owners)
 //! ```
 //!
-//! Layers point one way: `protocol`, `keyslot`, `ring` and `store` are pure
-//! (no sockets, no tasks); `cmd` runs commands against the store and returns
-//! replies; `server` owns sockets and connections; `node` wires everything
-//! and owns shutdown; the binaries only parse flags and configuration.
-//!
-//! `ring` (consistent hashing with virtual nodes over the 16384 slots) is
-//! the placement layer the cluster builds on.
-//! and owns shutdown; `cli` is the client side of `shoal-cli` (connection,
-//! redis-cli's reply formatting); the binaries only parse flags and
-//! configuration.
+//! Layers point one way:
+//! - pure, no sockets or tasks: `protocol` (RESP framing), `keyslot`
+//!   (CRC16 hash slots), `store` (the keyspace), `ring` (consistent hashing
+//!   with virtual nodes over the slots), `config` (the layered settings);
+//! - `cmd` runs commands against the store and returns replies;
+//! - doing I/O: `server` (client sockets and connections), `membership`
+//!   (SWIM gossip over UDP with foca, one task owning the protocol engine,
+//!   publishing the live members the ring is built from);
+//! - `node` wires everything and owns shutdown;
+//! - `cli` is the client side of `shoal-cli` (redis-cli's reply formatting);
+//!   the binaries only parse flags and configuration.
 
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod keyslot;
+pub mod membership;
 pub mod node;
 pub mod protocol;
 pub mod ring;
