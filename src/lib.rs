@@ -7,8 +7,8 @@
 //!  server (RESP) --> cmd (dispatch, handlers) --> store (slots, TTL, versions)
 //! ```
 //!
-//! Layers point one way: `protocol`, `keyslot` and `store` are pure (no
-//! sockets, no tasks); `cmd` runs commands against the store and returns
+//! Layers point one way: `protocol`, `keyslot`, `store` and `util` are pure
+//! (no sockets, no tasks); `cmd` runs commands against the store and returns
 //! replies; `server` owns sockets and connections; `node` wires everything
 //! and owns shutdown; the binaries only parse flags and configuration.
 
@@ -18,3 +18,4 @@ pub mod node;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod util;
