@@ -13,7 +13,10 @@ pub mod args;
 pub mod connection;
 mod context;
 mod error;
+pub mod keys;
 mod spec;
+#[cfg(test)]
+mod testing;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -37,7 +40,7 @@ pub struct CommandTable {
 
 impl CommandTable {
     fn build() -> CommandTable {
-        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS];
+        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS, keys::COMMANDS];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
         CommandTable { commands, by_name }
@@ -133,7 +136,7 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
 
 /// Cuts `text` to `max` characters and replaces line breaks with spaces, as
 /// Redis does for texts it echoes in errors.
-fn sanitize(text: &str, max: usize) -> String {
+pub(crate) fn sanitize(text: &str, max: usize) -> String {
     text.chars().take(max).map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
 }
 
