@@ -13,6 +13,7 @@ pub mod args;
 pub mod connection;
 mod context;
 mod error;
+pub mod expire;
 pub mod keys;
 mod spec;
 #[cfg(test)]
@@ -40,7 +41,7 @@ pub struct CommandTable {
 
 impl CommandTable {
     fn build() -> CommandTable {
-        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS, keys::COMMANDS];
+        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS, keys::COMMANDS, expire::COMMANDS];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
         CommandTable { commands, by_name }
