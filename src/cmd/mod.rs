@@ -15,6 +15,7 @@ mod context;
 mod error;
 pub mod expire;
 pub mod keys;
+pub mod scan;
 mod spec;
 #[cfg(test)]
 mod testing;
@@ -41,7 +42,8 @@ pub struct CommandTable {
 
 impl CommandTable {
     fn build() -> CommandTable {
-        let families: &[&'static [CommandSpec]] = &[connection::COMMANDS, keys::COMMANDS, expire::COMMANDS];
+        let families: &[&'static [CommandSpec]] =
+            &[connection::COMMANDS, keys::COMMANDS, expire::COMMANDS, scan::COMMANDS];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
         CommandTable { commands, by_name }
