@@ -12,7 +12,8 @@
 //! Layers point one way:
 //! - pure, no sockets or tasks: `protocol` (RESP framing), `keyslot`
 //!   (CRC16 hash slots), `store` (the keyspace), `ring` (consistent hashing
-//!   with virtual nodes over the slots), `config` (the layered settings);
+//!   with virtual nodes over the slots), `config` (the layered settings), `util`
+//!   (Redis's glob matcher);
 //! - `cmd` runs commands against the store and returns replies;
 //! - doing I/O: `server` (client sockets and connections), `membership`
 //!   (SWIM gossip over UDP with foca, one task owning the protocol engine,
@@ -31,3 +32,4 @@ pub mod protocol;
 pub mod ring;
 pub mod server;
 pub mod store;
+pub mod util;

@@ -10,9 +10,9 @@
 use bytes::Bytes;
 
 use super::args::is;
-use super::glob::glob_match;
 use super::{CmdError, CommandSpec, Ctx, TABLE};
 use crate::protocol::Frame;
+use crate::util::glob::glob_match;
 
 /// This family's part of the command table.
 pub const COMMANDS: &[CommandSpec] = &[CommandSpec {

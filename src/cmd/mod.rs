@@ -15,10 +15,14 @@ pub mod command;
 pub mod connection;
 mod context;
 mod error;
-pub mod glob;
+pub mod expire;
+pub mod keys;
+pub mod scan;
 pub mod server;
 mod spec;
 pub mod string;
+#[cfg(test)]
+mod testing;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -44,8 +48,16 @@ pub struct CommandTable {
 
 impl CommandTable {
     fn build() -> CommandTable {
-        let families: &[&'static [CommandSpec]] =
-            &[connection::COMMANDS, string::COMMANDS, command::COMMANDS, server::COMMANDS, client::COMMANDS];
+        let families: &[&'static [CommandSpec]] = &[
+            connection::COMMANDS,
+            string::COMMANDS,
+            keys::COMMANDS,
+            expire::COMMANDS,
+            scan::COMMANDS,
+            command::COMMANDS,
+            server::COMMANDS,
+            client::COMMANDS,
+        ];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
         CommandTable { commands, by_name }
@@ -141,7 +153,7 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
 
 /// Cuts `text` to `max` characters and replaces line breaks with spaces, as
 /// Redis does for texts it echoes in errors.
-fn sanitize(text: &str, max: usize) -> String {
+pub(crate) fn sanitize(text: &str, max: usize) -> String {
     text.chars().take(max).map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
 }
 

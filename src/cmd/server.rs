@@ -13,9 +13,9 @@ use bytes::Bytes;
 use super::args::{is, parse_i64, text};
 use super::command::help_reply;
 use super::connection::REDIS_VERSION;
-use super::glob::glob_match;
 use super::{CmdError, CommandSpec, Ctx, OpsSample, Settings, ok};
 use crate::protocol::Frame;
+use crate::util::glob::glob_match;
 
 /// This family's part of the command table.
 pub const COMMANDS: &[CommandSpec] = &[

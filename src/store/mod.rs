@@ -14,7 +14,10 @@ mod clock;
 mod entry;
 mod table;
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use bytes::Bytes;
 
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -158,6 +161,71 @@ impl Store {
         removed
     }
 
+    /// Visits the non-empty slots in ascending order from `start`, one locked
+    /// at a time, until `visit` breaks or the last slot was visited. Returns the slot
+    /// after the last one visited ([`SLOTS`] when the walk reached the end).
+    ///
+    /// Not a snapshot: other commands run between slots. Expired entries not
+    /// yet removed are visited too; check [`Entry::is_expired`].
+    pub fn walk_slots(
+        &self,
+        start: usize,
+        mut visit: impl FnMut(Slot, &SlotTable) -> ControlFlow<()>,
+    ) -> usize {
+        for slot in start..SLOTS {
+            let table = self.slots[slot].lock();
+            if !table.is_empty() && visit(slot as Slot, &table).is_break() {
+                return slot + 1;
+            }
+        }
+        SLOTS
+    }
+
+    /// A random live key, or `None` when the store holds none.
+    ///
+    /// Picks a slot with probability proportional to its entry count (one
+    /// pass over the slots), removes that slot's expired entries, then picks
+    /// one of its keys uniformly; if the slot turned out to hold only
+    /// expired keys it tries again. Gives up (`None`) after a bounded number
+    /// of tries, which only concurrent deletions can exhaust.
+    pub fn random_key(&self) -> Option<Bytes> {
+        const TRIES: usize = 64;
+        for _ in 0..TRIES {
+            let slot = self.weighted_random_slot()?;
+            let now = now_ms();
+            let mut table = self.slots[slot].lock();
+            if table.volatile_len() > 0 {
+                let (removed, delta) = table.remove_where(|e| e.is_expired(now));
+                self.account(delta);
+                self.stats.expired_keys.fetch_add(removed as u64, Ordering::Relaxed);
+            }
+            if table.is_empty() {
+                continue;
+            }
+            let n = rand::random_range(0..table.len());
+            return table.nth(n).map(|(key, _)| Bytes::copy_from_slice(key));
+        }
+        None
+    }
+
+    /// A slot chosen with probability proportional to its entry count
+    /// (weighted reservoir sampling), or `None` if every slot is empty.
+    fn weighted_random_slot(&self) -> Option<usize> {
+        let mut total = 0usize;
+        let mut chosen = None;
+        for (slot, table) in self.slots.iter().enumerate() {
+            let len = table.lock().len();
+            if len == 0 {
+                continue;
+            }
+            total += len;
+            if rand::random_range(0..total) < len {
+                chosen = Some(slot);
+            }
+        }
+        chosen
+    }
+
     /// One step of active expiry, as Redis's cycle: visits slots that hold
     /// keys with a TTL, starting at `*cursor`, removing expired keys, until
     /// about `budget` entries were examined. Returns (examined, removed).
@@ -244,6 +312,17 @@ impl<'a> Locked<'a> {
                 None
             }
         }
+    }
+
+    /// Like [`Locked::read`] but leaves the access time alone, for commands
+    /// that look at a key without using it (`EXISTS`, `TYPE`, `TTL`; Redis's
+    /// `LOOKUP_NOTOUCH`).
+    pub fn read_untouched(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let stats = &self.store.stats;
+        let entry = self.get(key);
+        let counter = if entry.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        entry
     }
 
     /// True if `key` exists (and has not expired).
@@ -367,5 +446,67 @@ mod tests {
         }
         assert_eq!(db.tables.len(), 3);
         assert!(db.tables.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn walks_slots_in_order_and_stops_on_break() {
+        let store = Store::new();
+        for key in ["a", "b", "c", "{a}x"] {
+            store.lock(key.as_bytes()).set(key.as_bytes(), s("v"), 0);
+        }
+        let mut seen = Vec::new();
+        let end = store.walk_slots(0, |slot, table| {
+            seen.push((slot, table.len()));
+            ControlFlow::Continue(())
+        });
+        assert_eq!(end, SLOTS);
+        let mut want: Vec<(Slot, usize)> =
+            [(key_slot(b"a"), 2), (key_slot(b"b"), 1), (key_slot(b"c"), 1)].into();
+        want.sort();
+        assert_eq!(seen, want);
+        let first = want[0].0 as usize;
+        assert_eq!(store.walk_slots(0, |_, _| ControlFlow::Break(())), first + 1);
+        assert_eq!(store.walk_slots(want[2].0 as usize + 1, |_, _| ControlFlow::Break(())), SLOTS);
+    }
+
+    #[test]
+    fn random_key_skips_and_removes_expired_keys() {
+        let store = Store::new();
+        assert_eq!(store.random_key(), None);
+        let past = now_ms() - 1;
+        store.lock(b"gone").set(b"gone", s("v"), past);
+        assert_eq!(store.random_key(), None);
+        assert_eq!(store.counts(), (0, 0));
+        store.lock(b"{t}gone").set(b"{t}gone", s("v"), past);
+        store.lock(b"{t}live").set(b"{t}live", s("v"), 0);
+        for _ in 0..10 {
+            assert_eq!(store.random_key().as_deref(), Some(&b"{t}live"[..]));
+        }
+        assert_eq!(store.stats().expired_keys.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn random_key_reaches_every_key() {
+        let store = Store::new();
+        for i in 0..20 {
+            let key = format!("k{i}");
+            store.lock(key.as_bytes()).set(key.as_bytes(), s("v"), 0);
+        }
+        let seen: std::collections::HashSet<Bytes> = (0..300).filter_map(|_| store.random_key()).collect();
+        assert_eq!(seen.len(), 20);
+    }
+
+    #[test]
+    fn untouched_reads_count_but_keep_the_access_time() {
+        let store = Store::new();
+        let mut db = store.lock(b"k");
+        db.set(b"k", s("v"), 0);
+        db.get(b"k").unwrap().access = 0;
+        assert!(db.read_untouched(b"k").is_some());
+        assert_eq!(db.get(b"k").unwrap().access, 0);
+        drop(db);
+        assert!(store.lock(b"x").read_untouched(b"x").is_none());
+        assert_eq!(store.stats().keyspace_hits.load(Ordering::Relaxed), 1);
+        assert_eq!(store.stats().keyspace_misses.load(Ordering::Relaxed), 1);
     }
 }

@@ -1,0 +1,3 @@
+//! Small pure helpers shared by several command families.
+
+pub mod glob;
