@@ -20,8 +20,8 @@
 //! `strtoul`: a sign is accepted, `-1` wraps around). Only bits 0..14 are
 //! used for now: they hold the slot (< 16384). The bits above are reserved
 //! for a cluster-wide scan (which node the scan is on) and are zero in every
-//! cursor Shoal returns; a cursor with any of them set is refused with
-//! `ERR invalid cursor`, where Redis would accept any number.
+//! cursor Shoal returns. A cursor past the last slot ends the scan (reply
+//! cursor 0, no keys), as Redis answers a cursor past its table.
 //!
 //! Expired keys not yet removed are skipped, not deleted.
 
@@ -109,8 +109,10 @@ impl<'a> ScanOptions<'a> {
 fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
     let invalid = || CmdError::err("invalid cursor");
     let cursor = parse_cursor(&args[1]).ok_or_else(invalid)?;
-    let start = usize::try_from(cursor).ok().filter(|&c| c < SLOTS).ok_or_else(invalid)?;
     let options = ScanOptions::parse(&args[2..])?;
+    let Some(start) = usize::try_from(cursor).ok().filter(|&c| c < SLOTS) else {
+        return Ok(Frame::Array(vec![Frame::bulk("0"), Frame::Array(vec![])]));
+    };
     let now = now_ms();
     let mut keys = Vec::new();
     let mut looked_at = 0i64;
@@ -282,9 +284,12 @@ mod tests {
     }
 
     #[test]
-    fn cursors_beyond_the_slots_are_invalid() {
+    fn cursors_beyond_the_slots_end_the_scan() {
         let mut c = TestClient::new();
-        for cursor in ["16384", "-1", "abc", " 0"] {
+        for cursor in ["16384", "-1"] {
+            assert_eq!(scan_once(&mut c, cursor, &[]), ("0".to_string(), vec![]), "{cursor}");
+        }
+        for cursor in ["abc", " 0"] {
             assert_eq!(c.run(&["scan", cursor]), err("ERR invalid cursor"), "{cursor}");
         }
         assert_eq!(scan_once(&mut c, "", &[]), ("0".to_string(), vec![]));
