@@ -24,7 +24,7 @@ pub mod string;
 #[cfg(test)]
 mod testing;
 
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 use std::sync::LazyLock;
 
 use bytes::Bytes;

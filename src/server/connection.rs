@@ -56,6 +56,18 @@ async fn run(
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let mut decoder = RequestDecoder::default();
+    // Created once per connection: registering a fresh waiter on every read
+    // would cost a lock on the shared token each time.
+    let kill = client.shared.kill.clone();
+    let stop = async {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = kill.cancelled() => {}
+        }
+    };
+    tokio::pin!(stop);
+    let idle_sleep = tokio::time::sleep(Duration::from_secs(0));
+    tokio::pin!(idle_sleep);
     loop {
         let (limits, idle) = {
             let s = server.settings.read();
@@ -101,15 +113,18 @@ async fn run(
                 .store(client.shared.created.elapsed().as_millis() as u64, Ordering::Relaxed);
             flush(stream, &mut output, server).await?;
         }
-        if close || shutdown.is_cancelled() || client.shared.kill.is_cancelled() {
+        if close || shutdown.is_cancelled() || kill.is_cancelled() {
             return Ok(());
         }
         input.reserve(READ_CHUNK);
+        if idle > 0 {
+            idle_sleep.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(idle));
+        }
         let read = tokio::select! {
+            biased;
             read = stream.read_buf(&mut input) => read?,
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = client.shared.kill.cancelled() => return Ok(()),
-            _ = idle_timer(idle) => {
+            _ = &mut stop => return Ok(()),
+            _ = &mut idle_sleep, if idle > 0 => {
                 tracing::debug!(client = client.shared.id, "closing idle connection");
                 return Ok(());
             }
@@ -126,12 +141,4 @@ async fn flush(stream: &mut TcpStream, output: &mut BytesMut, server: &ServerSta
     server.stats.net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
     output.clear();
     Ok(())
-}
-
-async fn idle_timer(seconds: u64) {
-    if seconds == 0 {
-        std::future::pending::<()>().await
-    } else {
-        tokio::time::sleep(Duration::from_secs(seconds)).await
-    }
 }

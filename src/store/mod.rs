@@ -95,7 +95,7 @@ impl Store {
 
     /// Locks one slot.
     pub fn lock_slot(&self, slot: Slot) -> Locked<'_> {
-        Locked { store: self, tables: vec![(slot, self.slots[slot as usize].lock())] }
+        Locked { store: self, tables: smallvec::smallvec![(slot, self.slots[slot as usize].lock())] }
     }
 
     /// Locks the slots of all `keys`, in ascending slot order.
@@ -262,7 +262,8 @@ impl Store {
 /// Slots locked for one command. Reads through it expire keys lazily.
 pub struct Locked<'a> {
     store: &'a Store,
-    tables: Vec<(Slot, MutexGuard<'a, SlotTable>)>,
+    /// Most commands touch one slot: kept inline, no allocation per command.
+    tables: smallvec::SmallVec<[(Slot, MutexGuard<'a, SlotTable>); 2]>,
 }
 
 impl<'a> Locked<'a> {
