@@ -12,7 +12,8 @@
 //! Layers point one way:
 //! - pure, no sockets or tasks: `protocol` (RESP framing), `keyslot`
 //!   (CRC16 hash slots), `store` (the keyspace), `ring` (consistent hashing
-//!   with virtual nodes over the slots), `config` (the layered settings), `util`
+//!   with virtual nodes over the slots), `topology` (members and ring as one
+//!   published value), `config` (the layered settings), `util`
 //!   (Redis's glob matcher);
 //! - `cmd` runs commands against the store and returns replies;
 //! - doing I/O: `server` (client sockets and connections), `membership`
@@ -32,4 +33,5 @@ pub mod protocol;
 pub mod ring;
 pub mod server;
 pub mod store;
+pub mod topology;
 pub mod util;

@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, Ordering};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::Protocol;
+use crate::ring::MemberState;
 use crate::store::Store;
+use crate::topology::{Topology, TopologyMember};
 
 /// Settings that `CONFIG SET` may change at run time, plus the fixed ones
 /// `CONFIG GET` and `INFO` report. Built from the node's configuration.
@@ -167,12 +170,15 @@ pub struct ServerState {
     pub started: Instant,
     /// Random 40-hex run id (`INFO server`).
     pub run_id: String,
+    /// The cluster as this node sees it; replaced whenever membership changes.
+    pub topology: ArcSwap<Topology>,
     next_client_id: AtomicU64,
 }
 
 impl ServerState {
     /// Fresh state with the given settings.
     pub fn new(settings: Settings, shutdown: CancellationToken) -> ServerState {
+        let settings_copy = settings.clone();
         let run_id =
             (0..40).map(|_| char::from_digit(rand::random_range(0..16u32), 16).unwrap_or('0')).collect();
         ServerState {
@@ -182,8 +188,14 @@ impl ServerState {
             shutdown,
             started: Instant::now(),
             run_id,
+            topology: ArcSwap::from_pointee(placeholder_topology(&settings_copy)),
             next_client_id: AtomicU64::new(1),
         }
+    }
+
+    /// The current topology (cheap: an `Arc` load, no lock).
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.load_full()
     }
 
     /// Registers a new connection and returns its shared record.
@@ -254,4 +266,24 @@ pub struct Ctx<'a> {
     pub server: &'a ServerState,
     /// This connection.
     pub client: &'a mut ClientState,
+}
+
+/// The topology of a node on its own, before the node publishes the real
+/// one: a single active member named after its client port.
+fn placeholder_topology(settings: &Settings) -> Topology {
+    let ip = settings.bind.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let addr = SocketAddr::new(ip, settings.port);
+    let local = TopologyMember {
+        id: format!("shoal-{}", settings.port),
+        client_addr: addr,
+        peer_addr: addr,
+        gossip_addr: addr,
+        metrics_port: 0,
+        state: MemberState::Active,
+        bump: 0,
+        started_at: 0,
+        suspect: false,
+        is_local: true,
+    };
+    Topology::single(local, 256, 1)
 }
