@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use shoal::config::{Config, Flags, LogFormat, process_env};
-use shoal::node::{NodeHandle, settings_from_config};
-use tokio::net::TcpListener;
+use shoal::node::{NodeHandle, NodeSockets};
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
@@ -50,10 +49,16 @@ fn init_logging(config: &Config) {
 }
 
 async fn run(config: Config, config_file: String) -> anyhow::Result<()> {
-    let addr = std::net::SocketAddr::new(config.node.bind, config.server.port);
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    let node = NodeHandle::start(settings_from_config(&config, &config_file), listener)?;
-    tracing::info!(node_id = %config.node_id(), "shoal {} listening for clients on {}", env!("CARGO_PKG_VERSION"), node.addr());
+    let sockets = NodeSockets::bind(&config).await?;
+    let node = NodeHandle::start(config, sockets, &config_file).await?;
+    tracing::info!(
+        node_id = %node.node_id(),
+        peer = %node.peer_addr(),
+        gossip = %node.gossip_addr(),
+        "shoal {} listening for clients on {}",
+        env!("CARGO_PKG_VERSION"),
+        node.addr()
+    );
     let token = node.shutdown_token();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),

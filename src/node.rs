@@ -1,18 +1,29 @@
-//! A running node: wires the store, the server and background tasks, and
-//! stops them all on shutdown.
+//! A running node: wires the store, the client server, gossip membership
+//! and the published topology, and stops them all on shutdown.
+//!
+//! Every node is a cluster node: with no seeds it is a cluster of one that
+//! others may join. The node owns three sockets (client TCP, peer TCP,
+//! gossip UDP), bound by [`NodeSockets::bind`] or handed in by tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cmd::{ServerState, Settings};
-use crate::config::Config;
+use crate::config::{self, Config};
+use crate::membership::{
+    GossipOverrides, GossipProfile, Liveness, MemberView, Membership, MembershipConfig, MembershipError,
+    MembershipHandle,
+};
+use crate::ring::{MemberState, RingSnapshot};
 use crate::server::accept_loop;
 use crate::store::Store;
+use crate::topology::{Topology, TopologyMember};
 
 /// How often the active expiry cycle runs (Redis's `hz 10`).
 const EXPIRE_PERIOD: Duration = Duration::from_millis(100);
@@ -20,6 +31,67 @@ const EXPIRE_PERIOD: Duration = Duration::from_millis(100);
 const EXPIRE_BUDGET: usize = 2000;
 /// Longest one expiry round may run before yielding.
 const EXPIRE_TIME_LIMIT: Duration = Duration::from_millis(25);
+/// How long a graceful leave waits for gossip to carry the news.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A socket could not be bound or read; nothing was started.
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The gossip layer refused its settings; nothing was started.
+    #[error("membership: {0}")]
+    Membership(#[from] MembershipError),
+    /// The cluster secret file could not be read; nothing was started.
+    #[error("cannot read cluster.secret_file {path}: {source}")]
+    SecretFile {
+        /// The configured path.
+        path: String,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+}
+
+/// The sockets a node serves on.
+pub struct NodeSockets {
+    /// Redis clients.
+    pub client: TcpListener,
+    /// Other nodes' forwarded requests.
+    pub peer: TcpListener,
+    /// SWIM gossip.
+    pub gossip: UdpSocket,
+}
+
+impl NodeSockets {
+    /// Binds the client, peer and gossip ports of `config` on `node.bind`.
+    pub async fn bind(config: &Config) -> std::io::Result<NodeSockets> {
+        let ip = config.node.bind;
+        let client = bind_tcp(SocketAddr::new(ip, config.server.port), "client").await?;
+        let peer = bind_tcp(SocketAddr::new(ip, config.peer.port), "peer").await?;
+        let gossip_addr = SocketAddr::new(ip, config.gossip_port());
+        let gossip = UdpSocket::bind(gossip_addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot bind the gossip port {gossip_addr}: {e}"))
+        })?;
+        Ok(NodeSockets { client, peer, gossip })
+    }
+
+    /// Binds every socket on a free port of 127.0.0.1 (tests).
+    pub async fn loopback() -> std::io::Result<NodeSockets> {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Ok(NodeSockets {
+            client: TcpListener::bind(any).await?,
+            peer: TcpListener::bind(any).await?,
+            gossip: UdpSocket::bind(any).await?,
+        })
+    }
+}
+
+async fn bind_tcp(addr: SocketAddr, what: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen for {what} connections on {addr}: {e}"))
+    })
+}
 
 /// The run-time settings a node's commands see, from its configuration.
 pub fn settings_from_config(config: &Config, config_file: &str) -> Settings {
@@ -40,36 +112,108 @@ pub fn settings_from_config(config: &Config, config_file: &str) -> Settings {
 
 /// A started node. Drop does not stop it: call [`NodeHandle::shutdown`].
 pub struct NodeHandle {
+    node_id: String,
     addr: SocketAddr,
+    peer_addr: SocketAddr,
+    gossip_addr: SocketAddr,
     store: Arc<Store>,
     server: Arc<ServerState>,
+    membership: Arc<MembershipHandle>,
+    /// Stops background tasks (membership, topology) after clients are done.
+    background: CancellationToken,
     tracker: TaskTracker,
 }
 
 impl NodeHandle {
-    /// Starts a node serving clients on `listener`.
-    pub fn start(settings: Settings, listener: TcpListener) -> std::io::Result<NodeHandle> {
-        let addr = listener.local_addr()?;
-        let mut settings = settings;
-        settings.port = addr.port();
+    /// Starts a node with `config` on `sockets`. Ports actually bound (port
+    /// 0 picks a free one) replace the configured ones; an unset `node.id`
+    /// is derived from the bound client port.
+    pub async fn start(
+        config: Config,
+        sockets: NodeSockets,
+        config_file: &str,
+    ) -> Result<NodeHandle, NodeError> {
+        let mut config = config;
+        let addr = sockets.client.local_addr()?;
+        let peer_addr = sockets.peer.local_addr()?;
+        let gossip_local = sockets.gossip.local_addr()?;
+        config.server.port = addr.port();
+        config.peer.port = peer_addr.port();
+        config.gossip.port = Some(gossip_local.port());
+        let node_id = config.node_id();
+        let advertise_ip = config.advertise_addr();
+
         let shutdown = CancellationToken::new();
+        let background = CancellationToken::new();
         let store = Arc::new(Store::new());
-        let server = Arc::new(ServerState::new(settings, shutdown.clone()));
+        let server = Arc::new(ServerState::new(settings_from_config(&config, config_file), shutdown.clone()));
         let tracker = TaskTracker::new();
+
+        let membership_config = membership_config(&config, &node_id, advertise_ip, gossip_local)?;
+        let bootstrap_timeout = membership_config.bootstrap_timeout;
+        let membership =
+            Arc::new(Membership::start(membership_config, sockets.gossip, background.child_token())?);
+        let gossip_addr = membership.local_identity().gossip_addr;
+
+        let vnodes = config.ring.vnodes;
+        let replicas = config.cluster.replicas as usize;
+        publish_topology(&server, &node_id, &membership.members().borrow(), vnodes, replicas);
+        tracker.spawn(topology_loop(
+            server.clone(),
+            node_id.clone(),
+            membership.members(),
+            vnodes,
+            replicas,
+            background.clone(),
+        ));
+        if membership.local_identity().state == MemberState::Joining {
+            tracker.spawn(activate_when_bootstrapped(
+                membership.clone(),
+                bootstrap_timeout,
+                background.clone(),
+            ));
+        }
         tracker.spawn(accept_loop(
-            listener,
+            sockets.client,
             store.clone(),
             server.clone(),
             shutdown.clone(),
             tracker.clone(),
         ));
         tracker.spawn(expire_loop(store.clone(), shutdown.clone()));
-        Ok(NodeHandle { addr, store, server, tracker })
+        // The peer listener is held until forwarding is wired to it.
+        let _peer_listener = sockets.peer;
+        Ok(NodeHandle {
+            node_id,
+            addr,
+            peer_addr,
+            gossip_addr,
+            store,
+            server,
+            membership,
+            background,
+            tracker,
+        })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     /// The client address the node listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The peer address the node listens on.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// The advertised gossip address (what other nodes use as a seed).
+    pub fn gossip_addr(&self) -> SocketAddr {
+        self.gossip_addr
     }
 
     /// The node's store.
@@ -82,17 +226,172 @@ impl NodeHandle {
         &self.server
     }
 
+    /// The gossip membership.
+    pub fn membership(&self) -> &Arc<MembershipHandle> {
+        &self.membership
+    }
+
     /// Cancelled when the node begins shutting down (e.g. by `SHUTDOWN`).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.server.shutdown.clone()
     }
 
-    /// Stops accepting, lets connections answer what they have read, and
-    /// waits for every task.
+    /// Graceful stop: stops accepting, lets connections answer what they
+    /// have read, leaves the gossip ring (peers see it go at once rather
+    /// than after failure detection) and waits for every task.
     pub async fn shutdown(self) {
         self.server.shutdown.cancel();
+        if self.membership.local_identity().state != MemberState::Leaving {
+            let _ = self.membership.set_state(MemberState::Leaving).await;
+        }
+        match tokio::time::timeout(LEAVE_TIMEOUT, self.membership.leave()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!("leaving the gossip ring failed: {err}"),
+            Err(_) => tracing::warn!("leaving the gossip ring timed out"),
+        }
+        self.stop().await;
+    }
+
+    /// Stops without telling the cluster (peers detect a failure): what a
+    /// crash looks like to the others, for tests.
+    pub async fn kill(self) {
+        self.server.shutdown.cancel();
+        self.stop().await;
+    }
+
+    async fn stop(self) {
+        self.background.cancel();
         self.tracker.close();
         self.tracker.wait().await;
+        self.membership.stopped().await;
+    }
+}
+
+fn membership_config(
+    config: &Config,
+    node_id: &str,
+    advertise_ip: std::net::IpAddr,
+    gossip_local: SocketAddr,
+) -> Result<MembershipConfig, NodeError> {
+    let mut m = MembershipConfig::new(node_id);
+    m.cluster_name = config.cluster.name.clone();
+    m.bind = gossip_local;
+    m.advertise = Some(SocketAddr::new(advertise_ip, gossip_local.port()));
+    m.peer_port = config.peer.port;
+    m.client_port = config.server.port;
+    m.metrics_port = config.metrics.port;
+    m.seeds = config.cluster.seeds.clone();
+    m.profile = match config.gossip.profile {
+        config::GossipProfile::Lan => GossipProfile::Lan,
+        config::GossipProfile::Fast => GossipProfile::Fast,
+        config::GossipProfile::Wan => GossipProfile::Wan,
+    };
+    m.overrides = GossipOverrides {
+        probe_period: config.gossip.probe_period.map(|d| d.as_duration()),
+        probe_rtt: config.gossip.probe_rtt.map(|d| d.as_duration()),
+        suspect_to_down_after: config.gossip.suspect_to_down_after.map(|d| d.as_duration()),
+        max_packet_size: config.gossip.max_packet_size.map(|s| s.as_u64() as usize),
+        ..GossipOverrides::default()
+    };
+    m.secret = cluster_secret(config)?;
+    m.bootstrap_expect = config.cluster.bootstrap_expect as usize;
+    m.bootstrap_timeout = config.cluster.bootstrap_timeout.as_duration();
+    let alone = config.cluster.seeds.is_empty() && config.cluster.bootstrap_expect == 0;
+    m.initial_state = if alone { MemberState::Active } else { MemberState::Joining };
+    Ok(m)
+}
+
+/// The cluster secret from `cluster.secret` or `cluster.secret_file`.
+fn cluster_secret(config: &Config) -> Result<Option<Vec<u8>>, NodeError> {
+    if !config.cluster.secret.is_empty() {
+        return Ok(Some(config.cluster.secret.as_bytes().to_vec()));
+    }
+    if config.cluster.secret_file.is_empty() {
+        return Ok(None);
+    }
+    let path = &config.cluster.secret_file;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| NodeError::SecretFile { path: path.clone(), source })?;
+    Ok(Some(text.trim_end_matches(['\r', '\n']).as_bytes().to_vec()))
+}
+
+/// Rebuilds the topology on every membership change.
+async fn topology_loop(
+    server: Arc<ServerState>,
+    node_id: String,
+    mut members: watch::Receiver<MemberView>,
+    vnodes: u32,
+    replicas: usize,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            changed = members.changed() => if changed.is_err() { return },
+            _ = stop.cancelled() => return,
+        }
+        let view = members.borrow_and_update().clone();
+        publish_topology(&server, &node_id, &view, vnodes, replicas);
+    }
+}
+
+fn publish_topology(server: &ServerState, node_id: &str, view: &MemberView, vnodes: u32, replicas: usize) {
+    if view.is_empty() {
+        // After leaving: keep serving from the last view until shutdown ends.
+        return;
+    }
+    let members: Vec<TopologyMember> = view
+        .members
+        .iter()
+        .map(|m| {
+            let id = &m.identity;
+            TopologyMember {
+                id: id.node_id.clone(),
+                client_addr: id.client_addr(),
+                peer_addr: id.peer_addr(),
+                gossip_addr: id.gossip_addr,
+                metrics_port: id.metrics_port,
+                state: id.state,
+                bump: id.bump,
+                started_at: id.started_at,
+                suspect: m.liveness == Liveness::Suspect,
+                is_local: m.is_local,
+            }
+        })
+        .collect();
+    let serving = Arc::new(RingSnapshot::serving(&view.ring_members(), vnodes, replicas));
+    let old = server.topology();
+    if old.view_id() != serving.view_id() {
+        let ids: Vec<String> = members.iter().map(|m| format!("{}({:?})", m.id, m.state)).collect();
+        tracing::info!(view = format!("{:016x}", serving.view_id()), members = ?ids, "cluster view changed");
+    }
+    server.topology.store(Arc::new(Topology { local_id: node_id.to_string(), members, serving }));
+}
+
+/// A node that started `joining` becomes `active` once it has met the
+/// cluster (and, with `bootstrap_expect`, seen that many members), or once
+/// `bootstrap_timeout` has passed. Until data can move between nodes there
+/// is nothing to pull first.
+async fn activate_when_bootstrapped(
+    membership: Arc<MembershipHandle>,
+    timeout: Duration,
+    stop: CancellationToken,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut members = membership.members();
+    loop {
+        let met = members.borrow().has_peers();
+        if (met && membership.is_bootstrapped()) || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::select! {
+            _ = members.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+    match membership.set_state(MemberState::Active).await {
+        Ok(_) => tracing::info!("joined the cluster: now active"),
+        Err(err) => tracing::warn!("could not become active: {err}"),
     }
 }
 

@@ -17,11 +17,13 @@ struct ShoalProcess {
 }
 
 impl ShoalProcess {
-    /// Starts `shoal --port <free port>` and waits until it answers PING.
+    /// Starts `shoal` on free client and peer ports and waits until it answers PING.
     fn start() -> ShoalProcess {
         let port = free_port();
+        // The gossip port follows the peer port when not set.
+        let peer_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
-            .args(["--port", &port.to_string(), "--metrics-port", "0"])
+            .args(["--port", &port.to_string(), "--peer-port", &peer_port.to_string(), "--metrics-port", "0"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

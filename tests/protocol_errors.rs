@@ -7,8 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BlockingNode, DEADLINE, RespConn, bulk, error, simple};
-use shoal::cmd::Settings;
+use common::{BlockingNode, DEADLINE, RespConn, bulk, error, simple, test_config};
 use shoal::protocol::Frame;
 
 fn connect(node: &BlockingNode) -> RespConn {
@@ -129,7 +128,9 @@ fn half_a_request_does_not_block_other_clients() {
 
 #[test]
 fn max_clients() {
-    let node = BlockingNode::start(Settings { maxclients: 2, ..Settings::default() });
+    let mut config = test_config();
+    config.server.maxclients = 2;
+    let node = BlockingNode::start(config);
     let mut first = connect(&node);
     let mut second = connect(&node);
     assert_pong(&mut first);
@@ -150,7 +151,9 @@ fn max_clients() {
 
 #[test]
 fn idle_timeout_closes_the_connection() {
-    let node = BlockingNode::start(Settings { timeout: 1, ..Settings::default() });
+    let mut config = test_config();
+    config.server.timeout = 1;
+    let node = BlockingNode::start(config);
     let mut idle = connect(&node);
     assert_pong(&mut idle);
     let started = Instant::now();

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use shoal::cmd::Settings;
-use shoal::node::NodeHandle;
+use shoal::config::{Config, GossipProfile};
+use shoal::node::{NodeHandle, NodeSockets};
 use shoal::protocol::Frame;
 use shoal::protocol::reply::parse_reply;
 
@@ -49,11 +49,19 @@ pub struct TestNode {
     handle: NodeHandle,
 }
 
-/// Starts a node listening on 127.0.0.1 on a free port. Call from a tokio
-/// runtime; stop it with [`TestNode::shutdown`].
-pub async fn start_node(settings: Settings) -> TestNode {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-    let handle = NodeHandle::start(settings, listener).expect("start node");
+/// The configuration of a test node: defaults, fast gossip, metrics off.
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.gossip.profile = GossipProfile::Fast;
+    config.metrics.port = 0;
+    config
+}
+
+/// Starts a node on free ports of 127.0.0.1 (client, peer, gossip). Call
+/// from a tokio runtime; stop it with [`TestNode::shutdown`].
+pub async fn start_node(config: Config) -> TestNode {
+    let sockets = NodeSockets::loopback().await.expect("bind 127.0.0.1:0");
+    let handle = NodeHandle::start(config, sockets, "").await.expect("start node");
     TestNode { addr: handle.addr(), handle }
 }
 
@@ -82,20 +90,20 @@ pub struct BlockingNode {
 }
 
 impl BlockingNode {
-    /// Starts a node with `settings` on a free port.
-    pub fn start(settings: Settings) -> BlockingNode {
+    /// Starts a node with `config` on free ports.
+    pub fn start(config: Config) -> BlockingNode {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let node = runtime.block_on(start_node(settings));
+        let node = runtime.block_on(start_node(config));
         BlockingNode { runtime, node: Some(node) }
     }
 
     /// Starts a node with default settings.
     pub fn start_default() -> BlockingNode {
-        BlockingNode::start(Settings::default())
+        BlockingNode::start(test_config())
     }
 
     /// The client address.
