@@ -11,6 +11,7 @@
 
 pub mod args;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod connection;
 mod context;
@@ -57,6 +58,7 @@ impl CommandTable {
             command::COMMANDS,
             server::COMMANDS,
             client::COMMANDS,
+            cluster::COMMANDS,
         ];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
