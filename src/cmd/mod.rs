@@ -20,6 +20,7 @@ pub mod expire;
 pub mod keys;
 pub mod scan;
 pub mod server;
+pub mod shoal;
 mod spec;
 pub mod string;
 #[cfg(test)]
@@ -59,6 +60,7 @@ impl CommandTable {
             server::COMMANDS,
             client::COMMANDS,
             cluster::COMMANDS,
+            shoal::COMMANDS,
         ];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
