@@ -41,7 +41,7 @@ enum Step {
     /// Wait (`!sleep MS`), e.g. for keys to expire.
     Sleep(Duration),
     /// `HELLO 3` on both connections (`!resp3`); the replies are compared
-    /// without the fields that differ by design (version, id).
+    /// without the fields that differ by design (version, id, mode).
     Resp3,
     /// A full `SCAN` with these options on each side (`!scanall ...`); the
     /// sorted sets of keys are compared, not the cursors.
@@ -190,7 +190,9 @@ fn sorted(frame: Frame) -> Frame {
 
 /// HELLO's reply without the fields that differ by design.
 fn without_version(frame: Frame) -> Frame {
-    let differs = |key: &Frame| matches!(key, Frame::Bulk(k) if &k[..] == b"version" || &k[..] == b"id");
+    // `mode`: Shoal is always a cluster node; the reference runs standalone.
+    let differs =
+        |key: &Frame| matches!(key, Frame::Bulk(k) if [&b"version"[..], b"id", b"mode"].contains(&&k[..]));
     match frame {
         Frame::Map(pairs) => Frame::Map(pairs.into_iter().filter(|(k, _)| !differs(k)).collect()),
         other => other,

@@ -171,7 +171,8 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
         (Frame::bulk("version"), Frame::bulk(REDIS_VERSION)),
         (Frame::bulk("proto"), Frame::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 })),
         (Frame::bulk("id"), Frame::Integer(ctx.client.shared.id as i64)),
-        (Frame::bulk("mode"), Frame::bulk("standalone")),
+        // Every Shoal node is a cluster node (a cluster of one by default).
+        (Frame::bulk("mode"), Frame::bulk("cluster")),
         (Frame::bulk("role"), Frame::bulk("master")),
         (Frame::bulk("modules"), Frame::Array(vec![])),
     ]))

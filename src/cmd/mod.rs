@@ -11,6 +11,7 @@
 
 pub mod args;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod connection;
 mod context;
@@ -19,6 +20,7 @@ pub mod expire;
 pub mod keys;
 pub mod scan;
 pub mod server;
+pub mod shoal;
 mod spec;
 pub mod string;
 #[cfg(test)]
@@ -57,6 +59,8 @@ impl CommandTable {
             command::COMMANDS,
             server::COMMANDS,
             client::COMMANDS,
+            cluster::COMMANDS,
+            shoal::COMMANDS,
         ];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();

@@ -198,10 +198,7 @@ fn write_section(ctx: &Ctx<'_>, section: Section, t: &mut InfoText) {
         Section::Commandstats => t.section("Commandstats"),
         Section::Errorstats => t.section("Errorstats"),
         Section::Latencystats => t.section("Latencystats"),
-        Section::Cluster => {
-            t.section("Cluster");
-            t.field("cluster_enabled", 0);
-        }
+        Section::Cluster => cluster_section(ctx, t),
         Section::Keyspace => keyspace_section(ctx, t),
     }
 }
@@ -236,7 +233,7 @@ fn server_section(ctx: &Ctx<'_>, t: &mut InfoText) {
     t.field("shoal_version", env!("CARGO_PKG_VERSION"));
     t.field("redis_git_sha1", "00000000");
     t.field("redis_git_dirty", 0);
-    t.field("redis_mode", "standalone");
+    t.field("redis_mode", "cluster");
     t.field("os", os_name());
     t.field("arch_bits", usize::BITS);
     t.field("process_id", std::process::id());
@@ -252,6 +249,15 @@ fn server_section(ctx: &Ctx<'_>, t: &mut InfoText) {
     t.field("executable", executable);
     t.field("config_file", config_file);
     t.field("io_threads_active", 0);
+}
+
+/// Every Shoal node is a cluster node (a cluster of one by default).
+fn cluster_section(ctx: &Ctx<'_>, t: &mut InfoText) {
+    t.section("Cluster");
+    t.field("cluster_enabled", 1);
+    for (name, value) in super::cluster::info_section_fields(&ctx.server.topology()) {
+        t.field(name, value);
+    }
 }
 
 fn clients_section(ctx: &Ctx<'_>, t: &mut InfoText) {
@@ -565,7 +571,7 @@ const PARAMS: &[Param] = &[
             }
         }),
     },
-    Param { name: "cluster-enabled", get: |_| "no".into(), set: None },
+    Param { name: "cluster-enabled", get: |_| "yes".into(), set: None },
 ];
 
 fn find_param(name: &[u8]) -> Option<&'static Param> {
@@ -811,8 +817,7 @@ mod tests {
             ]
         );
         assert_eq!(headers(&h.info(&["info", "default"])), headers(&text));
-        for line in
-            ["redis_version:7.2.0", "redis_mode:standalone", "loading:0", "role:master", "tcp_port:6380"]
+        for line in ["redis_version:7.2.0", "redis_mode:cluster", "loading:0", "role:master", "tcp_port:6380"]
         {
             assert!(text.contains(&format!("\r\n{line}\r\n")), "{line} missing");
         }
@@ -828,7 +833,13 @@ mod tests {
         let mut h = Harness::new();
         assert_eq!(headers(&h.info(&["info", "CLIENTS", "server"])), ["# Server", "# Clients"]);
         assert_eq!(h.info(&["info", "foo"]), "");
-        assert_eq!(h.info(&["info", "cluster", "foo"]), "# Cluster\r\ncluster_enabled:0\r\n");
+        let view_id = h.server.topology().view_id();
+        assert_eq!(
+            h.info(&["info", "cluster", "foo"]),
+            format!(
+                "# Cluster\r\ncluster_enabled:1\r\nshoal_node_id:shoal-6380\r\nshoal_view_id:{view_id:016x}\r\nshoal_members:1\r\nshoal_slots_owned:16384\r\n"
+            )
+        );
         assert_eq!(h.info(&["info", "keyspace"]), "# Keyspace\r\n");
         let all = h.info(&["info", "all"]);
         assert!(headers(&all).contains(&"# Commandstats"));
@@ -852,12 +863,9 @@ mod tests {
     #[test]
     fn info_is_verbatim_in_resp3() {
         let mut h = Harness::new();
-        let reply = h.run(&["info", "cluster"]);
-        assert_eq!(
-            &reply.to_bytes(Protocol::Resp3)[..],
-            b"=34\r\ntxt:# Cluster\r\ncluster_enabled:0\r\n\r\n"
-        );
-        assert_eq!(&reply.to_bytes(Protocol::Resp2)[..], b"$30\r\n# Cluster\r\ncluster_enabled:0\r\n\r\n");
+        let reply = h.run(&["info", "keyspace"]);
+        assert_eq!(&reply.to_bytes(Protocol::Resp3)[..], b"=16\r\ntxt:# Keyspace\r\n\r\n");
+        assert_eq!(&reply.to_bytes(Protocol::Resp2)[..], b"$12\r\n# Keyspace\r\n\r\n");
     }
 
     #[test]
@@ -913,7 +921,7 @@ mod tests {
             ("save", ""),
             ("appendonly", "no"),
             ("databases", "1"),
-            ("cluster-enabled", "no"),
+            ("cluster-enabled", "yes"),
             ("bind", "127.0.0.1"),
         ] {
             assert_eq!(pairs(h.run(&["config", "get", name])), owned(&[(name, value)]));

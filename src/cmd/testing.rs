@@ -76,3 +76,40 @@ pub fn sorted_bulks(frame: &Frame) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A hand-built topology for command tests. `members` are `(id, state,
+/// suspect)`; the one called `local` is this node. The i-th member (as
+/// listed) listens on 127.0.0.1 port 7000+i for clients, 17000+i for peers
+/// and 27000+i for gossip. The serving ring is built from the members with
+/// `vnodes` tokens each and `replicas` replicas.
+pub fn topology(
+    local: &str,
+    members: &[(&str, crate::ring::MemberState, bool)],
+    vnodes: u32,
+    replicas: usize,
+) -> crate::topology::Topology {
+    use crate::ring::{RingMember, RingSnapshot};
+    use crate::topology::{Topology, TopologyMember};
+    use std::net::SocketAddr;
+    let addr = |port: usize| SocketAddr::from(([127, 0, 0, 1], port as u16));
+    let mut list: Vec<TopologyMember> = members
+        .iter()
+        .enumerate()
+        .map(|(i, &(id, state, suspect))| TopologyMember {
+            id: id.to_string(),
+            client_addr: addr(7000 + i),
+            peer_addr: addr(17000 + i),
+            gossip_addr: addr(27000 + i),
+            metrics_port: (9000 + i) as u16,
+            state,
+            bump: 10 + i as u64,
+            started_at: 1_700_000_000_000 + i as u64,
+            suspect,
+            is_local: id == local,
+        })
+        .collect();
+    list.sort_by(|a, b| a.id.cmp(&b.id));
+    let ring: Vec<RingMember> = list.iter().map(|m| RingMember::new(m.id.clone(), m.state)).collect();
+    let serving = std::sync::Arc::new(RingSnapshot::serving(&ring, vnodes, replicas));
+    Topology { local_id: local.to_string(), members: list, serving }
+}

@@ -1,0 +1,221 @@
+//! Shoal's own introspection: SHOAL MEMBERS, SHOAL RING, SHOAL HELP.
+//!
+//! Where CLUSTER shows the cluster in Redis's terms, SHOAL shows it in
+//! Shoal's: node ids, member states, liveness, every advertised address and
+//! the ring's parameters. Metadata follows CLUSTER NODES, which reveals as
+//! much: flags `loading stale` (answered while loading and while the
+//! cluster is down), ACL category `@slow`, and the `nondeterministic_output`
+//! tip.
+
+use bytes::Bytes;
+
+use super::cluster::cluster_node_id;
+use super::command::help_reply;
+use super::{CmdError, CommandSpec, Ctx};
+use crate::protocol::Frame;
+use crate::ring::MemberState;
+use crate::topology::{Topology, TopologyMember};
+
+/// This family's part of the command table.
+pub const COMMANDS: &[CommandSpec] =
+    &[CommandSpec { name: "shoal", arity: -2, acl: SLOW, subcommands: SUBCOMMANDS, ..CommandSpec::BASE }];
+
+const FLAGS: &[&str] = &["loading", "stale"];
+const SLOW: &[&str] = &["@slow"];
+const NONDETERMINISTIC: &[&str] = &["nondeterministic_output"];
+
+const SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "shoal|members",
+        arity: 2,
+        flags: FLAGS,
+        acl: SLOW,
+        tips: NONDETERMINISTIC,
+        handler: members,
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "shoal|ring",
+        arity: 2,
+        flags: FLAGS,
+        acl: SLOW,
+        tips: NONDETERMINISTIC,
+        handler: ring,
+        ..CommandSpec::BASE
+    },
+    CommandSpec { name: "shoal|help", arity: 2, flags: FLAGS, acl: SLOW, handler: help, ..CommandSpec::BASE },
+];
+
+/// The name SHOAL MEMBERS gives a member state.
+pub fn state_name(state: MemberState) -> &'static str {
+    match state {
+        MemberState::Joining => "joining",
+        MemberState::Active => "active",
+        MemberState::Leaving => "leaving",
+    }
+}
+
+fn pair(key: &str, value: Frame) -> (Frame, Frame) {
+    (Frame::bulk(key), value)
+}
+
+fn member_entry(member: &TopologyMember) -> Frame {
+    Frame::Map(vec![
+        pair("node-id", Frame::bulk(&member.id)),
+        pair("cluster-id", Frame::bulk(cluster_node_id(&member.id))),
+        pair("state", Frame::bulk(state_name(member.state))),
+        pair("liveness", Frame::bulk(if member.suspect { "suspect" } else { "alive" })),
+        pair("client-addr", Frame::bulk(member.client_addr.to_string())),
+        pair("peer-addr", Frame::bulk(member.peer_addr.to_string())),
+        pair("gossip-addr", Frame::bulk(member.gossip_addr.to_string())),
+        pair("metrics-port", Frame::Integer(member.metrics_port as i64)),
+        pair("bump", Frame::Integer(member.bump as i64)),
+        pair("started-at", Frame::Integer(member.started_at as i64)),
+        pair("local", Frame::Boolean(member.is_local)),
+    ])
+}
+
+/// The SHOAL MEMBERS reply: one map per live member, in node id order.
+pub fn members_reply(topology: &Topology) -> Frame {
+    Frame::Array(topology.members.iter().map(member_entry).collect())
+}
+
+/// The SHOAL RING reply: the serving ring's view id (16 hex digits), vnodes,
+/// replica count, member count, and the slots each placed node owns.
+pub fn ring_reply(topology: &Topology) -> Frame {
+    let ring = &topology.serving;
+    let counts = ring
+        .slot_counts()
+        .into_iter()
+        .map(|(id, count)| (Frame::bulk(id), Frame::Integer(count as i64)))
+        .collect();
+    Frame::Map(vec![
+        pair("view-id", Frame::bulk(format!("{:016x}", ring.view_id()))),
+        pair("vnodes", Frame::Integer(ring.vnodes() as i64)),
+        pair("replicas", Frame::Integer(ring.replica_count() as i64)),
+        pair("members", Frame::Integer(ring.nodes().len() as i64)),
+        pair("slots", Frame::Map(counts)),
+    ])
+}
+
+fn members(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
+    Ok(members_reply(&ctx.server.topology()))
+}
+
+fn ring(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
+    Ok(ring_reply(&ctx.server.topology()))
+}
+
+fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
+    Ok(help_reply(
+        "SHOAL",
+        &[
+            "MEMBERS",
+            "    Return the live members: node id, cluster id, state (joining|active|leaving),",
+            "    liveness (alive|suspect), addresses, metrics port, bump, start time, local flag.",
+            "RING",
+            "    Return the serving ring: view id, vnodes, replicas, members and slots per node.",
+        ],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::testing::{TestClient, bulk, err, int, topology};
+    use crate::ring::MemberState::{Active, Joining, Leaving};
+    use std::sync::Arc;
+
+    fn client_with(topology: Topology) -> TestClient {
+        let c = TestClient::new();
+        c.server.topology.store(Arc::new(topology));
+        c
+    }
+
+    fn map_get<'a>(frame: &'a Frame, key: &str) -> &'a Frame {
+        let Frame::Map(pairs) = frame else { panic!("not a map: {frame:?}") };
+        &pairs.iter().find(|(k, _)| *k == bulk(key)).unwrap_or_else(|| panic!("no {key}")).1
+    }
+
+    #[test]
+    fn members_of_one_node() {
+        let mut c = client_with(topology("solo", &[("solo", Active, false)], 256, 1));
+        assert_eq!(
+            c.run(&["shoal", "members"]),
+            Frame::Array(vec![Frame::Map(vec![
+                (bulk("node-id"), bulk("solo")),
+                (bulk("cluster-id"), bulk("49f25741ff0db65a7c4290aa73f34b4d4a3644c6")),
+                (bulk("state"), bulk("active")),
+                (bulk("liveness"), bulk("alive")),
+                (bulk("client-addr"), bulk("127.0.0.1:7000")),
+                (bulk("peer-addr"), bulk("127.0.0.1:17000")),
+                (bulk("gossip-addr"), bulk("127.0.0.1:27000")),
+                (bulk("metrics-port"), int(9000)),
+                (bulk("bump"), int(10)),
+                (bulk("started-at"), int(1_700_000_000_000)),
+                (bulk("local"), Frame::Boolean(true)),
+            ])])
+        );
+    }
+
+    #[test]
+    fn members_of_five_nodes_in_id_order() {
+        let members = [
+            ("n5", Active, false),
+            ("n2", Joining, false),
+            ("n3", Active, false),
+            ("n4", Leaving, true),
+            ("n1", Active, false),
+        ];
+        let mut c = client_with(topology("n3", &members, 16, 1));
+        let Frame::Array(entries) = c.run(&["shoal", "members"]) else { panic!() };
+        let field = |key: &str| entries.iter().map(|e| map_get(e, key).clone()).collect::<Vec<_>>();
+        assert_eq!(field("node-id"), ["n1", "n2", "n3", "n4", "n5"].map(bulk));
+        assert_eq!(field("state"), ["active", "joining", "active", "leaving", "active"].map(bulk));
+        assert_eq!(field("liveness"), ["alive", "alive", "alive", "suspect", "alive"].map(bulk));
+        assert_eq!(field("local"), [false, false, true, false, false].map(Frame::Boolean));
+        // Listed order was n5 n2 n3 n4 n1: ports follow the listing.
+        assert_eq!(field("client-addr")[0], bulk("127.0.0.1:7004"));
+        assert_eq!(field("peer-addr")[0], bulk("127.0.0.1:17004"));
+    }
+
+    #[test]
+    fn ring_reports_parameters_and_slot_counts() {
+        let members = [("node-a", Active, false), ("node-b", Active, false), ("node-c", Joining, false)];
+        let topo = topology("node-a", &members, 1, 1);
+        let view_id = format!("{:016x}", topo.view_id());
+        let mut c = client_with(topo);
+        assert_eq!(
+            c.run(&["shoal", "ring"]),
+            Frame::Map(vec![
+                (bulk("view-id"), bulk(&view_id)),
+                (bulk("vnodes"), int(1)),
+                (bulk("replicas"), int(1)),
+                (bulk("members"), int(2)),
+                (bulk("slots"), Frame::Map(vec![(bulk("node-a"), int(13876)), (bulk("node-b"), int(2508))])),
+            ])
+        );
+        let mut solo = client_with(topology("solo", &[("solo", Active, false)], 256, 2));
+        let ring = solo.run(&["shoal", "ring"]);
+        assert_eq!(map_get(&ring, "vnodes"), &int(256));
+        assert_eq!(map_get(&ring, "replicas"), &int(2));
+        assert_eq!(map_get(&ring, "slots"), &Frame::Map(vec![(bulk("solo"), int(16384))]));
+    }
+
+    #[test]
+    fn help_and_errors() {
+        let mut c = TestClient::new();
+        let Frame::Array(lines) = c.run(&["shoal", "help"]) else { panic!() };
+        assert_eq!(
+            lines[0],
+            Frame::Simple("SHOAL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".into())
+        );
+        assert_eq!(lines[1], Frame::Simple("MEMBERS".into()));
+        assert_eq!(c.run(&["shoal", "nope"]), err("ERR unknown subcommand 'nope'. Try SHOAL HELP."));
+        assert_eq!(c.run(&["shoal"]), err("ERR wrong number of arguments for 'shoal' command"));
+        assert_eq!(
+            c.run(&["shoal", "ring", "x"]),
+            err("ERR wrong number of arguments for 'shoal|ring' command")
+        );
+    }
+}
