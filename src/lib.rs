@@ -27,6 +27,7 @@ pub mod config;
 pub mod keyslot;
 pub mod membership;
 pub mod node;
+pub mod peer;
 pub mod protocol;
 pub mod ring;
 pub mod server;
