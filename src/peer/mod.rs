@@ -2,10 +2,19 @@
 //! the ring or the store.
 //!
 //! Pure pieces: `codec` (request and reply frames), `frame_codec` (reply
-//! values in binary), `wire` (varints, bounded reads).
+//! values in binary), `handshake` (messages and proofs), `wire` (varints,
+//! bounded reads); `config`, `error` and `stats` for the I/O side.
 
 mod codec;
+mod config;
+mod error;
 mod frame_codec;
+mod handshake;
+mod stats;
 mod wire;
 
 pub use codec::{FrameTooLarge, PeerReply, PeerRequest, RequestBody};
+pub use config::{MIN_FRAME_BYTES, PeerConfig};
+pub use error::PeerError;
+pub use handshake::{HandshakeError, MAX_NODE_ID_LEN, PROTOCOL_VERSION, RefusalReason};
+pub use stats::{PeerStats, PeerStatsSnapshot};
