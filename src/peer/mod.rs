@@ -3,13 +3,16 @@
 //!
 //! Pure pieces: `codec` (request and reply frames), `frame_codec` (reply
 //! values in binary), `handshake` (messages and proofs), `wire` (varints,
-//! bounded reads); `config`, `error` and `stats` for the I/O side.
+//! bounded reads). I/O: `framed` (frame reader, batching writer),
+//! `negotiate` (the handshake exchange).
 
 mod codec;
 mod config;
 mod error;
 mod frame_codec;
+mod framed;
 mod handshake;
+mod negotiate;
 mod stats;
 mod wire;
 

@@ -40,8 +40,8 @@ pub struct PeerStatsSnapshot {
     pub open_incoming: u64,
     /// Outgoing connections opened to a node that had one before.
     pub reconnects: u64,
-    /// Connects that failed or timed out (TCP or handshake I/O), and
-    /// requests refused during the reconnect backoff that followed.
+    /// Connects that failed or timed out (TCP or handshake I/O). Requests
+    /// refused during the reconnect backoff that follows are not counted.
     pub connect_failures: u64,
     /// Handshakes refused or broken off, by either side, in either direction.
     pub handshake_failures: u64,
