@@ -190,6 +190,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_large_frame_is_buffered_as_it_arrives() {
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        client.write_all(b"\x00\x10\x00\x00first bytes").await.unwrap();
+        let mut reader = FrameReader::new(1 << 20);
+        reader.fill(&mut server).await.unwrap();
+        assert!(reader.try_next().unwrap().is_none());
+        assert!(reader.buf.capacity() < 64 * 1024, "1 MiB announced, not allocated");
+    }
+
+    #[tokio::test]
     async fn clean_end_between_frames_is_none() {
         let (client, mut server) = tokio::io::duplex(64);
         drop(client);
