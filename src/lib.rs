@@ -7,6 +7,8 @@
 //!  server (RESP) --> cmd (dispatch, handlers) --> store (slots, TTL, versions)
 //!
 //!  membership (foca SWIM, UDP) --> member view --> ring (slots -> owners)
+//!
+//!  peer pool ==TCP==> peer server --> PeerService (implemented by the layer above)
 //! ```
 //!
 //! Layers point one way:
@@ -18,7 +20,9 @@
 //! - `cmd` runs commands against the store and returns replies;
 //! - doing I/O: `server` (client sockets and connections), `membership`
 //!   (SWIM gossip over UDP with foca, one task owning the protocol engine,
-//!   publishing the live members the ring is built from);
+//!   publishing the live members the ring is built from), `peer` (the
+//!   node-to-node TCP protocol: multiplexed, batched, authenticated
+//!   connections carrying parsed commands and reply values);
 //! - `node` wires everything and owns shutdown;
 //! - `cli` is the client side of `shoal-cli` (redis-cli's reply formatting);
 //!   the binaries only parse flags and configuration.
@@ -29,6 +33,7 @@ pub mod config;
 pub mod keyslot;
 pub mod membership;
 pub mod node;
+pub mod peer;
 pub mod protocol;
 pub mod ring;
 pub mod server;

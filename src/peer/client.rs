@@ -1,0 +1,326 @@
+//! One multiplexed connection to a peer: many requests in flight, replies
+//! matched by request id.
+//!
+//! ```text
+//! callers ──Register(id, oneshot)──▶ reader task (owns the pending map) ◀── socket
+//!         ──encoded frame─────────▶ writer (batches) ──▶ socket
+//! ```
+//!
+//! A caller registers its request with the reader before queueing the
+//! frame, so the reply can never arrive before its registration. One
+//! spawned task runs the reader and the writer; when either stops, the
+//! connection closes and dropping the pending map fails every waiting
+//! caller with `Closed` at once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::codec::{PeerReply, PeerRequest, decode_reply, encode_request};
+use super::config::PeerConfig;
+use super::error::PeerError;
+use super::framed::{FrameReader, write_frames};
+use super::handshake::Auth;
+use super::negotiate;
+use super::stats::{Counter, Direction, PeerStats};
+
+/// What callers tell the reader task.
+#[derive(Debug)]
+enum Control {
+    /// A request is about to be sent; deliver its reply here.
+    Register(u64, oneshot::Sender<PeerReply>),
+    /// The caller stopped waiting (timeout); forget the request.
+    Cancel(u64),
+}
+
+/// Why a call failed.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The connection was already closed; the request was not sent and may
+    /// go out on a new connection.
+    Stale,
+    /// The request failed for the caller.
+    Failed(PeerError),
+}
+
+/// An open, handshaken connection to one peer.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    node_id: String,
+    frames: mpsc::Sender<Bytes>,
+    control: mpsc::UnboundedSender<Control>,
+    in_flight: Semaphore,
+    next_id: AtomicU64,
+    timeouts_in_a_row: Arc<AtomicU32>,
+    closed: CancellationToken,
+    config: Arc<PeerConfig>,
+    stats: Arc<PeerStats>,
+}
+
+/// What [`Connection::open`] needs from the pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Dialer {
+    pub(crate) config: Arc<PeerConfig>,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) stats: Arc<PeerStats>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl Connection {
+    /// Connects to `node_id` at `addr` and runs the handshake, both within
+    /// `connect_timeout`, then spawns the connection's task on the tracker.
+    pub(crate) async fn open(
+        dialer: &Dialer,
+        node_id: &str,
+        addr: SocketAddr,
+    ) -> Result<Arc<Connection>, PeerError> {
+        let config = &dialer.config;
+        let attempt = async {
+            let mut stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| PeerError::ConnectFailed(format!("{addr}: {e}")))?;
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(%addr, "set_nodelay failed: {e}");
+            }
+            let established = negotiate::client_side(&mut stream, config, &dialer.auth, node_id).await?;
+            Ok::<_, PeerError>((stream, established.reader))
+        };
+        let (stream, mut reader) = match timeout(config.connect_timeout, attempt).await {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(error)) => return Err(dialer.failed(node_id, addr, error)),
+            Err(_) => {
+                let error = PeerError::ConnectFailed(format!(
+                    "{addr}: no handshake within {:?}",
+                    config.connect_timeout
+                ));
+                return Err(dialer.failed(node_id, addr, error));
+            }
+        };
+        reader.set_max(config.max_frame_bytes);
+        dialer.stats.bump(Counter::ConnectionOpened);
+        tracing::debug!(node_id, %addr, "peer connection open");
+
+        let (frames, frames_rx) = mpsc::channel(config.max_in_flight);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let connection = Arc::new(Connection {
+            node_id: node_id.to_string(),
+            frames,
+            control,
+            in_flight: Semaphore::new(config.max_in_flight),
+            next_id: AtomicU64::new(1),
+            timeouts_in_a_row: Arc::new(AtomicU32::new(0)),
+            closed: dialer.shutdown.child_token(),
+            config: config.clone(),
+            stats: dialer.stats.clone(),
+        });
+        let replies = ReplyReader {
+            node_id: node_id.to_string(),
+            reader,
+            control: control_rx,
+            closed: connection.closed.clone(),
+            timeouts_in_a_row: connection.timeouts_in_a_row.clone(),
+            stats: dialer.stats.clone(),
+        };
+        dialer.tracker.spawn(run(stream, replies, frames_rx, config.request_timeout));
+        Ok(connection)
+    }
+
+    /// True once the connection is closed; it will not carry requests again.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Closes the connection; requests in flight fail with `Closed`.
+    pub(crate) fn close(&self) {
+        self.closed.cancel();
+    }
+
+    /// Sends `request` and waits for its reply until `deadline`.
+    pub(crate) async fn call(
+        &self,
+        request: &PeerRequest,
+        deadline: Instant,
+    ) -> Result<PeerReply, CallError> {
+        let acquired = timeout_at(deadline, self.in_flight.acquire()).await;
+        let acquired = acquired.map_err(|_| CallError::Failed(PeerError::Saturated))?;
+        // The semaphore is never closed; a failure would mean the connection is unusable.
+        let Ok(_slot) = acquired else { return Err(CallError::Stale) };
+        if self.is_closed() {
+            return Err(CallError::Stale);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = encode_request(id, request, self.config.max_frame_bytes)
+            .map_err(|e| CallError::Failed(PeerError::FrameTooLarge { size: e.size, max: e.max }))?;
+        let (reply_tx, reply_rx) = oneshot::channel();
+        if self.control.send(Control::Register(id, reply_tx)).is_err() {
+            return Err(CallError::Stale);
+        }
+        match timeout_at(deadline, self.frames.send(frame)).await {
+            Ok(Ok(())) => self.stats.bump(Counter::RequestSent),
+            Ok(Err(_)) => return Err(CallError::Stale),
+            Err(_) => return Err(CallError::Failed(self.timed_out(id))),
+        }
+        match timeout_at(deadline, reply_rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(CallError::Failed(PeerError::Closed)),
+            Err(_) => Err(CallError::Failed(self.timed_out(id))),
+        }
+    }
+
+    /// Forgets request `id` after its timeout; closes the connection after
+    /// too many timeouts in a row.
+    fn timed_out(&self, id: u64) -> PeerError {
+        self.stats.bump(Counter::Timeout);
+        if self.control.send(Control::Cancel(id)).is_err() {
+            return PeerError::Timeout;
+        }
+        let in_a_row = self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        // Exactly one caller sees the count reach the limit.
+        if in_a_row == self.config.timeouts_before_close {
+            self.stats.bump(Counter::ClosedByTimeouts);
+            tracing::warn!(node_id = %self.node_id, in_a_row, "peer stopped answering; closing the connection");
+            self.closed.cancel();
+        }
+        PeerError::Timeout
+    }
+}
+
+impl Dialer {
+    /// Counts and logs a failed connect, and passes the error on.
+    fn failed(&self, node_id: &str, addr: SocketAddr, error: PeerError) -> PeerError {
+        if matches!(error, PeerError::Handshake(_)) {
+            self.stats.bump(Counter::HandshakeFailure);
+            tracing::warn!(node_id, %addr, "peer handshake failed: {error}");
+        } else {
+            self.stats.bump(Counter::ConnectFailure);
+            tracing::debug!(node_id, %addr, "peer connect failed: {error}");
+        }
+        error
+    }
+}
+
+/// The connection's task: the writer and the reply reader side by side.
+/// Either one stopping closes the connection.
+async fn run(
+    stream: TcpStream,
+    mut replies: ReplyReader,
+    mut frames: mpsc::Receiver<Bytes>,
+    write_timeout: Duration,
+) {
+    let stats = replies.stats.clone();
+    let _open = stats.open(Direction::Outgoing);
+    let (mut read_half, mut write_half) = stream.into_split();
+    let closed = replies.closed.clone();
+    let node_id = replies.node_id.clone();
+    let writer = async {
+        if let Err(e) = write_frames(&mut write_half, &mut frames, &closed, write_timeout, &stats).await {
+            tracing::debug!(%node_id, "peer write failed: {e}");
+        }
+        closed.cancel();
+    };
+    tokio::join!(writer, replies.run(&mut read_half));
+    tracing::debug!(%node_id, "peer connection closed");
+}
+
+/// The reader side of a connection; owns the map of pending requests.
+struct ReplyReader {
+    node_id: String,
+    reader: FrameReader,
+    control: mpsc::UnboundedReceiver<Control>,
+    closed: CancellationToken,
+    timeouts_in_a_row: Arc<AtomicU32>,
+    stats: Arc<PeerStats>,
+}
+
+impl ReplyReader {
+    /// Delivers replies until the connection closes, then fails whatever is
+    /// still pending.
+    async fn run(&mut self, stream: &mut OwnedReadHalf) {
+        let mut pending = HashMap::new();
+        while self.deliver_buffered(&mut pending) {
+            tokio::select! {
+                biased;
+                _ = self.closed.cancelled() => break,
+                control = self.control.recv() => match control {
+                    Some(control) => apply(&mut pending, control),
+                    // Every handle to the connection is gone.
+                    None => break,
+                },
+                read = self.reader.fill(stream) => match read {
+                    Ok(0) => {
+                        tracing::debug!(node_id = %self.node_id, "peer closed the connection");
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(node_id = %self.node_id, "peer read failed: {e}");
+                        break;
+                    }
+                },
+            }
+        }
+        self.closed.cancel();
+        if !pending.is_empty() {
+            self.stats.add(Counter::FailedInFlight, pending.len() as u64);
+        }
+    }
+
+    /// Matches every complete reply in the buffer to its caller. False when
+    /// the connection must close (bad frame).
+    fn deliver_buffered(&mut self, pending: &mut HashMap<u64, oneshot::Sender<PeerReply>>) -> bool {
+        loop {
+            let body = match self.reader.try_next() {
+                Ok(Some(body)) => body,
+                Ok(None) => return true,
+                Err(e) => return self.bad_frame(&e),
+            };
+            let (id, reply) = match decode_reply(body) {
+                Ok(decoded) => decoded,
+                Err(e) => return self.bad_frame(&e),
+            };
+            while let Ok(control) = self.control.try_recv() {
+                apply(pending, control);
+            }
+            self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+            match pending.remove(&id) {
+                Some(caller) => {
+                    self.stats.bump(Counter::ReplyReceived);
+                    if caller.send(reply).is_err() {
+                        tracing::trace!(id, "reply arrived as its caller gave up");
+                    }
+                }
+                None => {
+                    tracing::debug!(node_id = %self.node_id, id, "reply to no pending request (timed out)")
+                }
+            }
+        }
+    }
+
+    fn bad_frame(&self, error: &dyn std::fmt::Display) -> bool {
+        self.stats.bump(Counter::BadFrame);
+        tracing::warn!(node_id = %self.node_id, "bad reply frame from peer, closing: {error}");
+        false
+    }
+}
+
+fn apply(pending: &mut HashMap<u64, oneshot::Sender<PeerReply>>, control: Control) {
+    match control {
+        Control::Register(id, caller) => {
+            pending.insert(id, caller);
+        }
+        Control::Cancel(id) => {
+            pending.remove(&id);
+        }
+    }
+}
