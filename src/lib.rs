@@ -36,6 +36,7 @@ pub mod node;
 pub mod peer;
 pub mod protocol;
 pub mod ring;
+pub mod router;
 pub mod server;
 pub mod store;
 pub mod topology;

@@ -20,7 +20,9 @@ use crate::membership::{
     GossipOverrides, GossipProfile, Liveness, MemberView, Membership, MembershipConfig, MembershipError,
     MembershipHandle,
 };
+use crate::peer::{self, PeerConfig, PeerError, PeerPool, PeerStats};
 use crate::ring::{MemberState, RingSnapshot};
+use crate::router::{NodeService, Router};
 use crate::server::accept_loop;
 use crate::store::Store;
 use crate::topology::{Topology, TopologyMember};
@@ -43,6 +45,9 @@ pub enum NodeError {
     /// The gossip layer refused its settings; nothing was started.
     #[error("membership: {0}")]
     Membership(#[from] MembershipError),
+    /// The peer layer refused its settings; nothing was started.
+    #[error("peer: {0}")]
+    Peer(#[from] PeerError),
     /// The cluster secret file could not be read; nothing was started.
     #[error("cannot read cluster.secret_file {path}: {source}")]
     SecretFile {
@@ -119,6 +124,7 @@ pub struct NodeHandle {
     store: Arc<Store>,
     server: Arc<ServerState>,
     membership: Arc<MembershipHandle>,
+    pool: Arc<PeerPool>,
     /// Stops background tasks (membership, topology) after clients are done.
     background: CancellationToken,
     tracker: TaskTracker,
@@ -149,7 +155,25 @@ impl NodeHandle {
         let server = Arc::new(ServerState::new(settings_from_config(&config, config_file), shutdown.clone()));
         let tracker = TaskTracker::new();
 
-        let membership_config = membership_config(&config, &node_id, advertise_ip, gossip_local)?;
+        let secret = cluster_secret(&config)?;
+        let peer_config = Arc::new(PeerConfig {
+            cluster_name: config.cluster.name.clone(),
+            secret: secret.clone(),
+            connect_timeout: config.peer.connect_timeout.as_duration(),
+            request_timeout: config.peer.request_timeout.as_duration(),
+            max_frame_bytes: config.peer.max_frame_bytes.as_u64().min(u32::MAX as u64) as usize,
+            ..PeerConfig::new(node_id.clone())
+        });
+        peer_config.validate()?;
+        let peer_stats = Arc::new(PeerStats::default());
+        let pool = Arc::new(PeerPool::with_stats(
+            peer_config.clone(),
+            background.child_token(),
+            tracker.clone(),
+            peer_stats.clone(),
+        ));
+
+        let membership_config = membership_config(&config, &node_id, advertise_ip, gossip_local, secret)?;
         let bootstrap_timeout = membership_config.bootstrap_timeout;
         let membership =
             Arc::new(Membership::start(membership_config, sockets.gossip, background.child_token())?);
@@ -160,6 +184,7 @@ impl NodeHandle {
         publish_topology(&server, &node_id, &membership.members().borrow(), vnodes, replicas);
         tracker.spawn(topology_loop(
             server.clone(),
+            pool.clone(),
             node_id.clone(),
             membership.members(),
             vnodes,
@@ -173,16 +198,21 @@ impl NodeHandle {
                 background.clone(),
             ));
         }
-        tracker.spawn(accept_loop(
-            sockets.client,
-            store.clone(),
-            server.clone(),
-            shutdown.clone(),
+        let cluster_keyspace = config.cluster.keyspace == config::Keyspace::Cluster;
+        let router = Arc::new(Router::new(store.clone(), server.clone(), pool.clone(), cluster_keyspace));
+        let service = Arc::new(NodeService::new(store.clone(), server.clone()));
+        // Peers keep being served until the node's background stops, after
+        // its own clients: a leaving node still answers forwarded requests.
+        tracker.spawn(peer::serve(
+            sockets.peer,
+            service,
+            peer_config,
+            background.clone(),
             tracker.clone(),
+            peer_stats,
         ));
+        tracker.spawn(accept_loop(sockets.client, router, shutdown.clone(), tracker.clone()));
         tracker.spawn(expire_loop(store.clone(), shutdown.clone()));
-        // The peer listener is held until forwarding is wired to it.
-        let _peer_listener = sockets.peer;
         Ok(NodeHandle {
             node_id,
             addr,
@@ -191,6 +221,7 @@ impl NodeHandle {
             store,
             server,
             membership,
+            pool,
             background,
             tracker,
         })
@@ -229,6 +260,11 @@ impl NodeHandle {
     /// The gossip membership.
     pub fn membership(&self) -> &Arc<MembershipHandle> {
         &self.membership
+    }
+
+    /// The connections to other nodes.
+    pub fn peers(&self) -> &Arc<PeerPool> {
+        &self.pool
     }
 
     /// Cancelled when the node begins shutting down (e.g. by `SHUTDOWN`).
@@ -272,6 +308,7 @@ fn membership_config(
     node_id: &str,
     advertise_ip: std::net::IpAddr,
     gossip_local: SocketAddr,
+    secret: Option<Vec<u8>>,
 ) -> Result<MembershipConfig, NodeError> {
     let mut m = MembershipConfig::new(node_id);
     m.cluster_name = config.cluster.name.clone();
@@ -293,7 +330,7 @@ fn membership_config(
         max_packet_size: config.gossip.max_packet_size.map(|s| s.as_u64() as usize),
         ..GossipOverrides::default()
     };
-    m.secret = cluster_secret(config)?;
+    m.secret = secret;
     m.bootstrap_expect = config.cluster.bootstrap_expect as usize;
     m.bootstrap_timeout = config.cluster.bootstrap_timeout.as_duration();
     let alone = config.cluster.seeds.is_empty() && config.cluster.bootstrap_expect == 0;
@@ -318,6 +355,7 @@ fn cluster_secret(config: &Config) -> Result<Option<Vec<u8>>, NodeError> {
 /// Rebuilds the topology on every membership change.
 async fn topology_loop(
     server: Arc<ServerState>,
+    pool: Arc<PeerPool>,
     node_id: String,
     mut members: watch::Receiver<MemberView>,
     vnodes: u32,
@@ -330,7 +368,12 @@ async fn topology_loop(
             _ = stop.cancelled() => return,
         }
         let view = members.borrow_and_update().clone();
+        let before = server.topology();
         publish_topology(&server, &node_id, &view, vnodes, replicas);
+        // Requests in flight to a member that is gone fail now, not at their timeout.
+        for gone in before.members.iter().filter(|m| view.get(&m.id).is_none()) {
+            pool.forget(&gone.id);
+        }
     }
 }
 

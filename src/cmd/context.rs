@@ -200,8 +200,21 @@ impl ServerState {
 
     /// Registers a new connection and returns its shared record.
     pub fn register_client(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientShared> {
+        let shared = self.new_client(addr, laddr);
+        self.clients.lock().insert(shared.id, shared.clone());
+        shared
+    }
+
+    /// A client record that is not listed among the connected clients (for
+    /// requests forwarded by other nodes).
+    pub fn unlisted_client(&self) -> Arc<ClientShared> {
+        let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.new_client(none, none)
+    }
+
+    fn new_client(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientShared> {
         let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(ClientShared {
+        Arc::new(ClientShared {
             id,
             addr,
             laddr,
@@ -213,9 +226,7 @@ impl ServerState {
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
             kill: CancellationToken::new(),
-        });
-        self.clients.lock().insert(id, shared.clone());
-        shared
+        })
     }
 
     /// Removes a closed connection.
@@ -255,6 +266,18 @@ impl ClientState {
             close_after_reply: false,
             drop_reply: false,
         }
+    }
+
+    /// The state of a request another node forwarded here: authenticated (the
+    /// entry node checked the client), speaking `protocol`.
+    pub fn internal(server: &ServerState, protocol: Protocol) -> ClientState {
+        ClientState { protocol, ..ClientState::new(server.unlisted_client(), true) }
+    }
+
+    /// A copy for one part of a request split across nodes: same client
+    /// record and protocol, no pending close.
+    pub fn detached(&self) -> ClientState {
+        ClientState { protocol: self.protocol, ..ClientState::new(self.shared.clone(), self.authenticated) }
     }
 }
 

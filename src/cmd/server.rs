@@ -645,7 +645,7 @@ fn set_failed(name: &str, reason: &str) -> CmdError {
 /// name wins over other problems, then immutable or repeated names, then
 /// values in order.
 fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(&Bytes, &Bytes)> = args[2..].chunks(2).map(|p| (&p[0], &p[1])).collect();

@@ -111,7 +111,7 @@ impl fmt::Display for ByteSize {
             return f.write_str("0");
         }
         for (scale, unit) in [(Self::GB, "gb"), (Self::MB, "mb"), (Self::KB, "kb")] {
-            if self.0 % scale == 0 {
+            if self.0.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", self.0 / scale);
             }
         }
@@ -191,7 +191,7 @@ impl fmt::Display for ConfigDuration {
             return f.write_str("0s");
         }
         for (scale, unit) in [(3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
-            if self.millis % scale == 0 {
+            if self.millis.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", self.millis / scale);
             }
         }

@@ -15,22 +15,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::{self, ClientState, Ctx, ServerState};
+use crate::cmd::{ClientState, ServerState};
 use crate::protocol::frame::Frame;
 use crate::protocol::request::{RequestDecoder, RequestLimits};
-use crate::store::Store;
+use crate::router::Router;
 
 const READ_CHUNK: usize = 16 * 1024;
 /// Flush replies once this much is buffered, even mid-batch.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 
 /// Serves one client until it closes, errs, idles out or the node shuts down.
-pub async fn serve_connection(
-    mut stream: TcpStream,
-    store: Arc<Store>,
-    server: Arc<ServerState>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve_connection(mut stream: TcpStream, router: Arc<Router>, shutdown: CancellationToken) {
+    let server = router.server();
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
@@ -39,7 +35,7 @@ pub async fn serve_connection(
     shared.fd.store(stream.as_raw_fd(), Ordering::Relaxed);
     let needs_auth = !server.settings.read().requirepass.is_empty();
     let mut client = ClientState::new(shared.clone(), !needs_auth);
-    let result = run(&mut stream, &store, &server, &mut client, &shutdown).await;
+    let result = run(&mut stream, &router, &mut client, &shutdown).await;
     if let Err(e) = result {
         tracing::debug!(client = shared.id, %peer, "connection closed: {e}");
     }
@@ -48,11 +44,11 @@ pub async fn serve_connection(
 
 async fn run(
     stream: &mut TcpStream,
-    store: &Store,
-    server: &ServerState,
+    router: &Router,
     client: &mut ClientState,
     shutdown: &CancellationToken,
 ) -> std::io::Result<()> {
+    let server = router.server();
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let mut decoder = RequestDecoder::default();
@@ -82,8 +78,10 @@ async fn run(
         loop {
             match decoder.decode(&mut input, &limits) {
                 Ok(Some(args)) => {
-                    let mut ctx = Ctx { store, server, client: &mut *client };
-                    let reply = cmd::execute(&mut ctx, &args);
+                    let reply = match router.route(client, &args) {
+                        None => router.run_local(client, &args),
+                        Some(plan) => router.run_planned(client, &args, plan).await,
+                    };
                     if client.drop_reply {
                         client.drop_reply = false;
                     } else {

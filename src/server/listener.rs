@@ -11,18 +11,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::serve_connection;
-use crate::cmd::ServerState;
-use crate::store::Store;
+use crate::router::Router;
 
 /// Accepts clients until `shutdown` is cancelled. Connection tasks are
 /// spawned on `tracker` so the node can wait for them to finish.
 pub async fn accept_loop(
     listener: TcpListener,
-    store: Arc<Store>,
-    server: Arc<ServerState>,
+    router: Arc<Router>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let server = router.server();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -47,6 +46,6 @@ pub async fn accept_loop(
             });
             continue;
         }
-        tracker.spawn(serve_connection(stream, store.clone(), server.clone(), shutdown.clone()));
+        tracker.spawn(serve_connection(stream, router.clone(), shutdown.clone()));
     }
 }

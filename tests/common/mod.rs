@@ -80,6 +80,11 @@ impl TestNode {
     pub async fn shutdown(self) {
         self.handle.shutdown().await;
     }
+
+    /// Stops the node without telling its peers (what a crash looks like).
+    pub async fn kill(self) {
+        self.handle.kill().await;
+    }
 }
 
 /// A node with its own runtime, for tests written with blocking sockets.

@@ -168,7 +168,7 @@ pub(super) fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdErro
 /// The alternating keys and values after the command name; an odd count
 /// is an arity error, as Redis reports it.
 fn key_value_pairs(args: &[Bytes]) -> Result<&[Bytes], CmdError> {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity(name(args)));
     }
     Ok(&args[1..])

@@ -1,0 +1,100 @@
+//! Routing: runs each client request where its keys live.
+//!
+//! Every node accepts every key. [`plan`] decides from the current
+//! topology; local requests run at once through `cmd`; a request owned by
+//! another node is forwarded over the peer protocol and its reply relayed;
+//! non-atomic multi-key commands are split by owner and merged in order;
+//! keyspace-wide commands cover every node (with `cluster.keyspace =
+//! "cluster"`). A forwarded request is never forwarded again: its receiver
+//! serves it or answers `wrong owner`, and the entry node retries briefly
+//! (gossip converging) before answering `-TRYAGAIN`.
+
+mod fanout;
+mod forward;
+mod plan;
+mod service;
+mod split;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use plan::{Plan, plan};
+pub use service::NodeService;
+
+use crate::cmd::{self, ClientState, CmdError, Ctx, ServerState};
+use crate::peer::PeerPool;
+use crate::protocol::Frame;
+use crate::store::Store;
+
+/// Runs requests where they belong. One per node, shared by connections.
+pub struct Router {
+    store: Arc<Store>,
+    server: Arc<ServerState>,
+    pool: Arc<PeerPool>,
+    cluster_keyspace: bool,
+}
+
+impl Router {
+    /// A router over `store`, forwarding through `pool`.
+    pub fn new(
+        store: Arc<Store>,
+        server: Arc<ServerState>,
+        pool: Arc<PeerPool>,
+        cluster_keyspace: bool,
+    ) -> Router {
+        Router { store, server, pool, cluster_keyspace }
+    }
+
+    /// The node's store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The node's shared state.
+    pub fn server(&self) -> &ServerState {
+        &self.server
+    }
+
+    /// Decides where a client request runs. `None`: run it locally now,
+    /// with [`Router::run_local`] (the common, allocation-free path).
+    pub fn route(&self, client: &ClientState, args: &[Bytes]) -> Option<Plan> {
+        let Ok((_, spec)) = cmd::resolve(args) else { return None };
+        if !spec.arity_ok(args.len()) || !client.authenticated {
+            // The dispatcher answers these locally, with Redis's errors.
+            return None;
+        }
+        let topology = self.server.topology();
+        match plan(spec, args, &topology, false, self.cluster_keyspace) {
+            Plan::Local => None,
+            other => Some(other),
+        }
+    }
+
+    /// Runs a request here.
+    pub fn run_local(&self, client: &mut ClientState, args: &[Bytes]) -> Frame {
+        let mut ctx = Ctx { store: &self.store, server: &self.server, client };
+        cmd::execute(&mut ctx, args)
+    }
+
+    /// Runs a request that [`Router::route`] sent elsewhere.
+    pub async fn run_planned(&self, client: &mut ClientState, args: &[Bytes], planned: Plan) -> Frame {
+        self.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = match planned {
+            Plan::Local => return self.run_local(client, args),
+            Plan::Remote(owner) => {
+                forward::forward_with_retry(self, client, args.to_vec()).await.map_err(|e| {
+                    tracing::debug!(%owner, "forwarding failed: {e}");
+                    e
+                })
+            }
+            Plan::Split(groups) => split::run_split(self, client, args, groups).await,
+            Plan::FanOut => fanout::run_fanout(self, client, args).await,
+            Plan::CrossSlot => {
+                Err(CmdError::Other("CROSSSLOT Keys in request don't hash to the same slot".into()))
+            }
+            Plan::ClusterDown => Err(CmdError::Other("CLUSTERDOWN The cluster is down".into())),
+        };
+        result.unwrap_or_else(|e| Frame::Error(e.to_string()))
+    }
+}

@@ -1,0 +1,176 @@
+//! Where a request runs: a pure function of the command, its arguments and
+//! the topology (DESIGN.md section 4).
+
+use bytes::Bytes;
+
+use crate::cmd::CommandSpec;
+use crate::keyslot::key_slot;
+use crate::topology::Topology;
+
+/// Commands that touch several keys without needing atomicity: split by
+/// owner, run in parallel, merged in order.
+const SPLITTABLE: &[&str] = &["mget", "mset", "del", "unlink", "exists", "touch"];
+
+/// Commands over the whole keyspace: with `cluster.keyspace = "cluster"`
+/// they cover every node.
+const KEYSPACE_WIDE: &[&str] = &["dbsize", "keys", "scan", "randomkey", "flushall", "flushdb"];
+
+/// The decision for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Run here.
+    Local,
+    /// Run on this node (every key it touches is owned there).
+    Remote(String),
+    /// Split the keys by owner: each group is a list of key positions in
+    /// `args` (for MSET, the positions of the keys; values follow them).
+    Split(Vec<(String, Vec<usize>)>),
+    /// Run on every serving node and merge.
+    FanOut,
+    /// Keys owned by different nodes in a command that must be atomic.
+    CrossSlot,
+    /// A slot has no owner (no active member yet).
+    ClusterDown,
+}
+
+/// Decides where `args` (a command resolved to `spec`) runs.
+///
+/// `forwarded` requests always run locally when their keys are local, and
+/// are never split or fanned out again (the entry node did that).
+pub fn plan(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    topology: &Topology,
+    forwarded: bool,
+    cluster_keyspace: bool,
+) -> Plan {
+    let ring = &topology.serving;
+    let base = spec.name.split('|').next().unwrap_or(spec.name);
+    if spec.first_key <= 0 {
+        if !forwarded && cluster_keyspace && KEYSPACE_WIDE.contains(&base) && ring.nodes().len() > 1 {
+            return Plan::FanOut;
+        }
+        return Plan::Local;
+    }
+    let single_local = ring.nodes().len() == 1 && ring.nodes()[0].id == topology.local_id;
+    if single_local {
+        return Plan::Local;
+    }
+    let positions: Vec<usize> = spec.key_positions(args.len()).collect();
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for pos in positions {
+        let Some(owner) = ring.owner(key_slot(&args[pos])) else {
+            return Plan::ClusterDown;
+        };
+        match groups.iter_mut().find(|(id, _)| id == owner) {
+            Some((_, list)) => list.push(pos),
+            None => groups.push((owner.to_string(), vec![pos])),
+        }
+    }
+    match groups.len() {
+        0 => Plan::Local,
+        1 if groups[0].0 == topology.local_id => Plan::Local,
+        1 => Plan::Remote(groups.pop().map(|(id, _)| id).unwrap_or_default()),
+        _ if !forwarded && SPLITTABLE.contains(&base) => Plan::Split(groups),
+        _ => Plan::CrossSlot,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cmd::resolve;
+    use crate::ring::{MemberState, RingMember, RingSnapshot};
+    use crate::topology::TopologyMember;
+
+    fn topology(ids: &[&str], local: &str) -> Topology {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let members: Vec<TopologyMember> = ids
+            .iter()
+            .map(|id| TopologyMember {
+                id: id.to_string(),
+                client_addr: addr,
+                peer_addr: addr,
+                gossip_addr: addr,
+                metrics_port: 0,
+                state: MemberState::Active,
+                bump: 1,
+                started_at: 1,
+                suspect: false,
+                is_local: *id == local,
+            })
+            .collect();
+        let ring_members: Vec<RingMember> =
+            ids.iter().map(|id| RingMember::new(*id, MemberState::Active)).collect();
+        Topology {
+            local_id: local.to_string(),
+            members,
+            serving: Arc::new(RingSnapshot::serving(&ring_members, 64, 1)),
+        }
+    }
+
+    fn plan_of(cmd: &[&str], topo: &Topology) -> Plan {
+        let args: Vec<Bytes> = cmd.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let (_, spec) = resolve(&args).unwrap();
+        plan(spec, &args, topo, false, true)
+    }
+
+    /// A key owned by `owner` in `topo`.
+    fn key_of(topo: &Topology, owner: &str, n: usize) -> String {
+        (0..)
+            .map(|i| format!("k{i}"))
+            .filter(|k| topo.serving.owner_of_key(k.as_bytes()) == Some(owner))
+            .nth(n)
+            .unwrap()
+    }
+
+    #[test]
+    fn routes_by_owner() {
+        let topo = topology(&["a", "b", "c"], "a");
+        let (ka, kb) = (key_of(&topo, "a", 0), key_of(&topo, "b", 0));
+        assert_eq!(plan_of(&["GET", &ka], &topo), Plan::Local);
+        assert_eq!(plan_of(&["GET", &kb], &topo), Plan::Remote("b".into()));
+        assert_eq!(plan_of(&["PING"], &topo), Plan::Local);
+        assert_eq!(plan_of(&["DBSIZE"], &topo), Plan::FanOut);
+    }
+
+    #[test]
+    fn splits_or_refuses_multi_key_commands() {
+        let topo = topology(&["a", "b", "c"], "a");
+        let (ka, kb, kb2) = (key_of(&topo, "a", 0), key_of(&topo, "b", 0), key_of(&topo, "b", 1));
+        match plan_of(&["MGET", &ka, &kb, &kb2], &topo) {
+            Plan::Split(groups) => {
+                assert_eq!(groups, vec![("a".to_string(), vec![1]), ("b".to_string(), vec![2, 3])]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match plan_of(&["MSET", &ka, "1", &kb, "2"], &topo) {
+            Plan::Split(groups) => {
+                assert_eq!(groups, vec![("a".to_string(), vec![1]), ("b".to_string(), vec![3])])
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan_of(&["RENAME", &ka, &kb], &topo), Plan::CrossSlot);
+        assert_eq!(plan_of(&["MSETNX", &ka, "1", &kb, "2"], &topo), Plan::CrossSlot);
+        assert_eq!(plan_of(&["RENAME", &kb, &kb2], &topo), Plan::Remote("b".into()));
+        let tagged = plan_of(&["MSETNX", "{u}a", "1", "{u}b", "2"], &topo);
+        assert!(matches!(tagged, Plan::Local | Plan::Remote(_)));
+    }
+
+    #[test]
+    fn a_cluster_of_one_runs_everything_locally() {
+        let topo = topology(&["a"], "a");
+        assert_eq!(plan_of(&["MGET", "x", "y", "z"], &topo), Plan::Local);
+        assert_eq!(plan_of(&["DBSIZE"], &topo), Plan::Local);
+    }
+
+    #[test]
+    fn no_owner_means_cluster_down() {
+        let mut topo = topology(&["a"], "a");
+        topo.serving = Arc::new(RingSnapshot::serving(&[], 64, 1));
+        assert_eq!(plan_of(&["GET", "x"], &topo), Plan::ClusterDown);
+    }
+}

@@ -1,0 +1,46 @@
+//! The peer side of forwarding: requests that other nodes send here.
+
+use std::sync::Arc;
+
+use crate::cmd::{self, ClientState, Ctx, ServerState};
+use crate::peer::{PeerReply, PeerRequest, PeerService, RequestBody};
+use crate::protocol::Protocol;
+use crate::store::Store;
+
+use super::plan::{Plan, plan};
+
+/// Serves forwarded commands: runs them if this node owns their keys in its
+/// own view, else answers `wrong owner` (never forwards again).
+pub struct NodeService {
+    store: Arc<Store>,
+    server: Arc<ServerState>,
+}
+
+impl NodeService {
+    /// A service over this node's store.
+    pub fn new(store: Arc<Store>, server: Arc<ServerState>) -> NodeService {
+        NodeService { store, server }
+    }
+}
+
+impl PeerService for NodeService {
+    async fn handle(&self, from_node: &str, request: PeerRequest) -> PeerReply {
+        let RequestBody::Command { args } = request.body;
+        if args.is_empty() {
+            return PeerReply::Error("empty command".into());
+        }
+        let topology = self.server.topology();
+        if let Ok((_, spec)) = cmd::resolve(&args)
+            && spec.arity_ok(args.len())
+            && !matches!(plan(spec, &args, &topology, true, false), Plan::Local)
+        {
+            tracing::debug!(from = from_node, "forwarded request for keys this node does not own");
+            return PeerReply::WrongOwner { view_id: topology.view_id() };
+        }
+        // Forwarded requests come from an authenticated entry node and are
+        // answered in RESP3 types; the entry node encodes them for its client.
+        let mut client = ClientState::internal(&self.server, Protocol::Resp3);
+        let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
+        PeerReply::Frame(cmd::execute(&mut ctx, &args))
+    }
+}

@@ -1,0 +1,277 @@
+//! Clusters of real nodes on loopback (in-process, fast gossip profile):
+//! joining through a seed, forwarding, split multi-key commands, the
+//! cluster commands, failure detection, restarts and merging groups.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{RespConn, TestNode, bulk, start_node, test_config, wait_for};
+use shoal::protocol::Frame;
+use shoal::ring::MemberState;
+
+/// Generous bound for gossip to converge (fast profile detects a failure
+/// in about 2.5 s).
+const CONVERGE: Duration = Duration::from_secs(20);
+
+/// In-process nodes on one runtime, driven from the test thread.
+struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    nodes: Vec<Option<TestNode>>,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Cluster { runtime, nodes: Vec::new() }
+    }
+
+    /// Starts `n` nodes `n1..`; every node after the first seeds from `seed`
+    /// (default: the first node).
+    fn start(n: usize) -> Cluster {
+        let mut cluster = Cluster::new();
+        for i in 1..=n {
+            let seed = if i == 1 { None } else { Some(cluster.gossip_addr(0)) };
+            cluster.add(&format!("n{i}"), seed);
+        }
+        cluster.wait_converged(n);
+        cluster
+    }
+
+    /// Starts one more node; returns its index.
+    fn add(&mut self, id: &str, seed: Option<SocketAddr>) -> usize {
+        let mut config = test_config();
+        config.node.id = Some(id.to_string());
+        config.cluster.seeds = seed.into_iter().map(|a| a.to_string()).collect();
+        let node = self.runtime.block_on(start_node(config));
+        self.nodes.push(Some(node));
+        self.nodes.len() - 1
+    }
+
+    fn node(&self, i: usize) -> &TestNode {
+        self.nodes[i].as_ref().expect("node is running")
+    }
+
+    fn running(&self) -> impl Iterator<Item = (usize, &TestNode)> {
+        self.nodes.iter().enumerate().filter_map(|(i, n)| n.as_ref().map(|n| (i, n)))
+    }
+
+    fn gossip_addr(&self, i: usize) -> SocketAddr {
+        self.node(i).handle().gossip_addr()
+    }
+
+    fn conn(&self, i: usize) -> RespConn {
+        RespConn::connect(self.node(i).addr()).expect("connect")
+    }
+
+    /// Active members each running node sees.
+    fn active_seen_by(&self, i: usize) -> Vec<String> {
+        let topology = self.node(i).handle().server().topology();
+        topology.members.iter().filter(|m| m.state == MemberState::Active).map(|m| m.id.clone()).collect()
+    }
+
+    /// Waits until every running node sees exactly `n` active members.
+    fn wait_converged(&self, n: usize) {
+        let ok = wait_for(CONVERGE, || {
+            self.running().all(|(i, _)| self.active_seen_by(i).len() == n).then_some(())
+        });
+        let views: Vec<_> = self.running().map(|(i, _)| self.active_seen_by(i)).collect();
+        assert!(ok.is_some(), "nodes did not converge on {n} active members: {views:?}");
+    }
+
+    /// Stops node `i` without telling the others (a crash).
+    fn kill(&mut self, i: usize) {
+        let node = self.nodes[i].take().expect("running");
+        self.runtime.block_on(node.kill());
+    }
+
+    /// Stops node `i` gracefully.
+    fn stop(&mut self, i: usize) {
+        let node = self.nodes[i].take().expect("running");
+        self.runtime.block_on(node.shutdown());
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            self.runtime.block_on(node.shutdown());
+        }
+    }
+}
+
+fn owner_id(cluster: &Cluster, key: &str) -> String {
+    let topology = cluster.node(0).handle().server().topology();
+    topology.serving.owner_of_key(key.as_bytes()).expect("owned").to_string()
+}
+
+/// `count` keys owned by node `id` (as node 0 sees the ring).
+fn keys_owned_by(cluster: &Cluster, id: &str, count: usize) -> Vec<String> {
+    (0..).map(|i| format!("key:{i}")).filter(|k| owner_id(cluster, k) == id).take(count).collect()
+}
+
+#[test]
+fn three_nodes_act_as_one_cache() {
+    let cluster = Cluster::start(3);
+    // Writes through node 1 are readable through every node, whoever owns them.
+    let mut c1 = cluster.conn(0);
+    for i in 0..200 {
+        assert_eq!(c1.call(["SET", &format!("k{i}"), &format!("v{i}")]).unwrap(), Frame::ok());
+    }
+    for n in 0..3 {
+        let mut c = cluster.conn(n);
+        for i in (0..200).step_by(7) {
+            assert_eq!(
+                c.call(["GET", &format!("k{i}")]).unwrap(),
+                bulk(&format!("v{i}")),
+                "node {n} key k{i}"
+            );
+        }
+    }
+    // Every node holds some of the keys, and only those it owns.
+    for (i, node) in cluster.running() {
+        let (keys, _) = node.handle().store().counts();
+        assert!(keys > 20, "node {i} holds {keys} keys");
+    }
+    // DBSIZE, KEYS and SCAN cover the whole cluster from any node.
+    let mut c3 = cluster.conn(2);
+    assert_eq!(c3.call(["DBSIZE"]).unwrap(), Frame::Integer(200));
+    let Frame::Array(keys) = c3.call(["KEYS", "k1*"]).unwrap() else { panic!("KEYS reply") };
+    assert_eq!(keys.len(), 1 + 10 + 100);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let Frame::Array(parts) = c3.call(["SCAN", &cursor, "COUNT", "50"]).unwrap() else { panic!("SCAN") };
+        let (Frame::Bulk(next), Frame::Array(batch)) = (&parts[0], &parts[1]) else { panic!("SCAN parts") };
+        for k in batch {
+            let Frame::Bulk(k) = k else { panic!("key") };
+            assert!(seen.insert(k.clone()), "SCAN returned {k:?} twice");
+        }
+        cursor = String::from_utf8(next.to_vec()).unwrap();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 200);
+}
+
+#[test]
+fn multi_key_commands_split_or_refuse_across_owners() {
+    let cluster = Cluster::start(3);
+    let a = keys_owned_by(&cluster, "n1", 2);
+    let b = keys_owned_by(&cluster, "n2", 2);
+    let c = keys_owned_by(&cluster, "n3", 1);
+    let mut conn = cluster.conn(0);
+    let mset = ["MSET", &a[0], "1", &b[0], "2", &c[0], "3", &a[1], "4"];
+    assert_eq!(conn.call(mset).unwrap(), Frame::ok());
+    assert_eq!(
+        conn.call(["MGET", &c[0], &a[0], "missing", &b[0], &a[1]]).unwrap(),
+        Frame::Array(vec![bulk("3"), bulk("1"), Frame::Null, bulk("2"), bulk("4")])
+    );
+    assert_eq!(conn.call(["EXISTS", &a[0], &b[0], &c[0], &b[1]]).unwrap(), Frame::Integer(3));
+    assert_eq!(conn.call(["DEL", &a[0], &b[0], &b[1]]).unwrap(), Frame::Integer(2));
+    // Atomic multi-key commands run where their keys live, or are refused.
+    let crossslot = Frame::Error("CROSSSLOT Keys in request don't hash to the same slot".into());
+    assert_eq!(conn.call(["RENAME", &a[1], &c[0]]).unwrap(), crossslot);
+    assert_eq!(conn.call(["MSETNX", &a[0], "x", &c[0], "y"]).unwrap(), crossslot);
+    assert_eq!(conn.call(["SET", "{user1}:a", "1"]).unwrap(), Frame::ok());
+    assert_eq!(conn.call(["RENAME", "{user1}:a", "{user1}:b"]).unwrap(), Frame::ok());
+    assert_eq!(conn.call(["GET", "{user1}:b"]).unwrap(), bulk("1"));
+    // Pipelined forwarded requests keep their order.
+    let mut pipe = cluster.conn(1);
+    for i in 0..100 {
+        pipe.send(["INCR", &c[0]]).unwrap();
+        pipe.send(["APPEND", &b[0], &i.to_string()]).unwrap();
+    }
+    let mut last = Frame::Null;
+    for _ in 0..200 {
+        last = pipe.read_reply().unwrap();
+    }
+    assert_eq!(conn.call(["GET", &c[0]]).unwrap(), bulk("103"));
+    assert!(matches!(last, Frame::Integer(_)));
+}
+
+#[test]
+fn every_node_reports_the_same_slots() {
+    let cluster = Cluster::start(3);
+    let slots: Vec<Frame> = (0..3).map(|i| cluster.conn(i).call(["CLUSTER", "SLOTS"]).unwrap()).collect();
+    assert!(matches!(&slots[0], Frame::Array(ranges) if !ranges.is_empty()));
+    assert_eq!(slots[0], slots[1]);
+    assert_eq!(slots[1], slots[2]);
+    let Frame::Bulk(info) = cluster.conn(1).call(["CLUSTER", "INFO"]).unwrap() else {
+        panic!("CLUSTER INFO")
+    };
+    let info = String::from_utf8(info.to_vec()).unwrap();
+    assert!(info.contains("cluster_state:ok"), "{info}");
+    assert!(info.contains("cluster_known_nodes:3"), "{info}");
+}
+
+#[test]
+fn a_killed_node_is_declared_down_and_its_slots_move() {
+    let mut cluster = Cluster::start(5);
+    let victim_keys = keys_owned_by(&cluster, "n4", 5);
+    let mut conn = cluster.conn(0);
+    for k in &victim_keys {
+        assert_eq!(conn.call(["SET", k, "v"]).unwrap(), Frame::ok());
+    }
+    cluster.kill(3);
+    cluster.wait_converged(4);
+    for (i, _) in cluster.running() {
+        let topology = cluster.node(i).handle().server().topology();
+        assert!(topology.member("n4").is_none(), "node {i} still lists n4");
+    }
+    // The keys now belong to survivors; without replication they are empty.
+    for k in &victim_keys {
+        assert_ne!(owner_id(&cluster, k), "n4");
+        assert_eq!(conn.call(["GET", k]).unwrap(), Frame::Null);
+        assert_eq!(conn.call(["SET", k, "again"]).unwrap(), Frame::ok());
+        assert_eq!(cluster.conn(4).call(["GET", k]).unwrap(), bulk("again"));
+    }
+    let Frame::Bulk(info) = conn.call(["CLUSTER", "INFO"]).unwrap() else { panic!("CLUSTER INFO") };
+    assert!(String::from_utf8_lossy(&info).contains("cluster_known_nodes:4"));
+}
+
+#[test]
+fn restarted_nodes_rejoin_under_their_id() {
+    let mut cluster = Cluster::start(3);
+    // A graceful stop is seen at once; a restart with the same id (new
+    // ports: a different address) replaces the old entry.
+    cluster.stop(2);
+    cluster.wait_converged(2);
+    let seed = cluster.gossip_addr(0);
+    cluster.add("n3", Some(seed));
+    cluster.wait_converged(3);
+    // A crash, then a restart with the same id before or after detection.
+    cluster.kill(1);
+    cluster.add("n2", Some(seed));
+    cluster.wait_converged(3);
+    let mut conn = cluster.conn(4);
+    for i in 0..30 {
+        assert_eq!(conn.call(["SET", &format!("r{i}"), "x"]).unwrap(), Frame::ok());
+    }
+    assert_eq!(cluster.conn(0).call(["DBSIZE"]).unwrap(), Frame::Integer(30));
+}
+
+#[test]
+fn groups_with_disjoint_seeds_merge() {
+    let mut cluster = Cluster::new();
+    let a1 = cluster.add("a1", None);
+    cluster.add("a2", Some(cluster.gossip_addr(a1)));
+    let b1 = cluster.add("b1", None);
+    cluster.add("b2", Some(cluster.gossip_addr(b1)));
+    let merged = wait_for(CONVERGE, || {
+        (cluster.active_seen_by(0).len() == 2 && cluster.active_seen_by(2).len() == 2).then_some(())
+    });
+    assert!(merged.is_some(), "the two groups did not form");
+    // One node of group B learns of group A: the groups merge.
+    cluster.node(b1).handle().membership().add_seed(cluster.gossip_addr(a1).to_string());
+    cluster.wait_converged(4);
+    let mut conn = cluster.conn(0);
+    assert_eq!(conn.call(["SET", "merged", "yes"]).unwrap(), Frame::ok());
+    assert_eq!(cluster.conn(3).call(["GET", "merged"]).unwrap(), bulk("yes"));
+}
