@@ -114,15 +114,31 @@ pub fn resolve(args: &[Bytes]) -> Result<(u16, &'static CommandSpec), CmdError> 
 
 /// Runs one request and returns its reply.
 pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match resolve(args) {
+        Ok((index, spec)) => execute_resolved(ctx, index, spec, args),
+        Err(err) => {
+            ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Frame::Error(err.to_string())
+        }
+    }
+}
+
+/// Runs a request already resolved with [`resolve`] (the router resolves
+/// once to decide where a request runs).
+pub fn execute_resolved(ctx: &mut Ctx<'_>, index: u16, spec: &'static CommandSpec, args: &[Bytes]) -> Frame {
     ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    match dispatch(ctx, args) {
+    match dispatch(ctx, index, spec, args) {
         Ok(frame) => frame,
         Err(err) => Frame::Error(err.to_string()),
     }
 }
 
-fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
-    let (index, spec) = resolve(args)?;
+fn dispatch(
+    ctx: &mut Ctx<'_>,
+    index: u16,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Result<Frame, CmdError> {
     if !spec.arity_ok(args.len()) {
         return Err(CmdError::WrongArity(spec.name.to_string()));
     }

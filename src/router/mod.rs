@@ -22,10 +22,20 @@ use bytes::Bytes;
 pub use plan::{Plan, plan};
 pub use service::NodeService;
 
-use crate::cmd::{self, ClientState, CmdError, Ctx, ServerState};
+use crate::cmd::{self, ClientState, CmdError, CommandSpec, Ctx, ServerState};
 use crate::peer::PeerPool;
 use crate::protocol::Frame;
 use crate::store::Store;
+
+/// Where [`Router::route`] sends a request.
+pub enum Route {
+    /// Run here; the command is already resolved.
+    Local(u16, &'static CommandSpec),
+    /// Let the dispatcher answer (unknown command, wrong arity, no auth).
+    Dispatch,
+    /// Another node, several, or an error decided by the cluster.
+    Elsewhere(Plan),
+}
 
 /// Runs requests where they belong. One per node, shared by connections.
 pub struct Router {
@@ -56,18 +66,30 @@ impl Router {
         &self.server
     }
 
-    /// Decides where a client request runs. `None`: run it locally now,
-    /// with [`Router::run_local`] (the common, allocation-free path).
-    pub fn route(&self, client: &ClientState, args: &[Bytes]) -> Option<Plan> {
-        let Ok((_, spec)) = cmd::resolve(args) else { return None };
+    /// Decides where a client request runs.
+    pub fn route(&self, client: &ClientState, args: &[Bytes]) -> Route {
+        let Ok((index, spec)) = cmd::resolve(args) else { return Route::Dispatch };
         if !spec.arity_ok(args.len()) || !client.authenticated {
             // The dispatcher answers these locally, with Redis's errors.
-            return None;
+            return Route::Dispatch;
         }
-        let topology = self.server.topology();
+        let topology = self.server.topology.load();
         match plan(spec, args, &topology, false, self.cluster_keyspace) {
-            Plan::Local => None,
-            other => Some(other),
+            Plan::Local => Route::Local(index, spec),
+            other => Route::Elsewhere(other),
+        }
+    }
+
+    /// Runs a request as [`Router::route`] decided: at once when local (the
+    /// common, allocation-free path), else forwarded, split or fanned out.
+    pub async fn run(&self, client: &mut ClientState, args: &[Bytes], route: Route) -> Frame {
+        match route {
+            Route::Local(index, spec) => {
+                let mut ctx = Ctx { store: &self.store, server: &self.server, client };
+                cmd::execute_resolved(&mut ctx, index, spec, args)
+            }
+            Route::Dispatch => self.run_local(client, args),
+            Route::Elsewhere(plan) => self.run_planned(client, args, plan).await,
         }
     }
 
@@ -78,7 +100,7 @@ impl Router {
     }
 
     /// Runs a request that [`Router::route`] sent elsewhere.
-    pub async fn run_planned(&self, client: &mut ClientState, args: &[Bytes], planned: Plan) -> Frame {
+    async fn run_planned(&self, client: &mut ClientState, args: &[Bytes], planned: Plan) -> Frame {
         self.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = match planned {
             Plan::Local => return self.run_local(client, args),

@@ -78,10 +78,8 @@ async fn run(
         loop {
             match decoder.decode(&mut input, &limits) {
                 Ok(Some(args)) => {
-                    let reply = match router.route(client, &args) {
-                        None => router.run_local(client, &args),
-                        Some(plan) => router.run_planned(client, &args, plan).await,
-                    };
+                    let route = router.route(client, &args);
+                    let reply = router.run(client, &args, route).await;
                     if client.drop_reply {
                         client.drop_reply = false;
                     } else {
