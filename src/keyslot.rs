@@ -10,6 +10,13 @@ pub const SLOTS: usize = 16384;
 pub type Slot = u16;
 
 /// The slot of `key`.
+///
+/// ```
+/// use shoal::keyslot::key_slot;
+/// assert_eq!(key_slot(b"foo"), 12182); // as redis-cli CLUSTER KEYSLOT foo
+/// // Keys sharing a {hash tag} share a slot, so one node owns them all.
+/// assert_eq!(key_slot(b"{user1}:cart"), key_slot(b"{user1}:profile"));
+/// ```
 pub fn key_slot(key: &[u8]) -> Slot {
     (crc16(hash_tag(key)) & (SLOTS as u16 - 1)) as Slot
 }

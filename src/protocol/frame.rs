@@ -73,6 +73,18 @@ impl Frame {
     }
 
     /// Appends the encoding of this frame to `out`.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use shoal::protocol::{Frame, Protocol};
+    /// let reply = Frame::Map(vec![(Frame::bulk("proto"), Frame::Integer(3))]);
+    /// let mut out = BytesMut::new();
+    /// reply.encode(Protocol::Resp2, &mut out);
+    /// assert_eq!(&out[..], b"*2\r\n$5\r\nproto\r\n:3\r\n"); // a flat array in RESP2
+    /// out.clear();
+    /// reply.encode(Protocol::Resp3, &mut out);
+    /// assert_eq!(&out[..], b"%1\r\n$5\r\nproto\r\n:3\r\n"); // a map in RESP3
+    /// ```
     pub fn encode(&self, proto: Protocol, out: &mut BytesMut) {
         match self {
             Frame::Simple(s) => line(out, b'+', s.as_bytes()),
