@@ -44,6 +44,13 @@ impl TestClient {
         TestClient { store: Store::new(), server, clients }
     }
 
+    /// One client on a node that sees `topology`.
+    pub fn with_topology(topology: Topology) -> TestClient {
+        let c = TestClient::new();
+        c.server.topology.store(Arc::new(topology));
+        c
+    }
+
     /// Runs one request given as text arguments.
     pub fn run(&mut self, args: &[&str]) -> Frame {
         self.run_as(0, args)
