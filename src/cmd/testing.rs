@@ -51,6 +51,15 @@ impl TestClient {
         c
     }
 
+    /// One client and the value "v" stored under each of `keys`.
+    pub fn with_keys<K: AsRef<str>>(keys: &[K]) -> TestClient {
+        let c = TestClient::new();
+        for key in keys {
+            c.put(key.as_ref(), "v", 0);
+        }
+        c
+    }
+
     /// Runs one request given as text arguments.
     pub fn run(&mut self, args: &[&str]) -> Frame {
         self.run_as(0, args)
@@ -83,6 +92,11 @@ impl TestClient {
     /// The expiry of `key` (0 = none), `None` if it is absent.
     pub fn expires_at(&self, key: &str) -> Option<u64> {
         self.store.lock(key.as_bytes()).get(key.as_bytes()).map(|e| e.expires_at)
+    }
+
+    /// Changes the expiry of the existing `key`, bypassing commands.
+    pub fn set_expiry(&self, key: &str, expires_at: u64) {
+        self.store.lock(key.as_bytes()).update(key.as_bytes(), |e| e.expires_at = expires_at);
     }
 
     /// Stores `value` under `key` with an expiry, bypassing commands.
