@@ -406,56 +406,13 @@ fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
 
 #[cfg(test)]
 mod tests {
-    use tokio_util::sync::CancellationToken;
-
     use super::*;
-    use crate::cmd::{ClientState, ServerState, Settings, execute};
+    use crate::cmd::testing::{TestClient, err};
     use crate::protocol::Protocol;
-    use crate::store::Store;
-
-    /// A store, a server and two connected clients.
-    struct Harness {
-        store: Store,
-        server: ServerState,
-        clients: Vec<ClientState>,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let server = ServerState::new(Settings::default(), CancellationToken::new());
-            let laddr = "127.0.0.1:6380".parse().unwrap();
-            let clients = ["127.0.0.1:5000", "127.0.0.1:5001"]
-                .iter()
-                .map(|a| ClientState::new(server.register_client(a.parse().unwrap(), laddr), true))
-                .collect();
-            Harness { store: Store::new(), server, clients }
-        }
-
-        fn run_as(&mut self, who: usize, args: &[&str]) -> Frame {
-            let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
-            let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut self.clients[who] };
-            execute(&mut ctx, &args)
-        }
-
-        fn run(&mut self, args: &[&str]) -> Frame {
-            self.run_as(0, args)
-        }
-
-        fn text(&mut self, args: &[&str]) -> String {
-            match self.run(args) {
-                Frame::Verbatim(text) => String::from_utf8(text.to_vec()).unwrap(),
-                other => panic!("{other:?}"),
-            }
-        }
-    }
-
-    fn err(text: &str) -> Frame {
-        Frame::Error(text.to_string())
-    }
 
     #[test]
     fn id_and_names() {
-        let mut h = Harness::new();
+        let mut h = TestClient::with_clients(2);
         assert_eq!(h.run(&["client", "id"]), Frame::Integer(1));
         assert_eq!(h.run_as(1, &["CLIENT", "ID"]), Frame::Integer(2));
         assert_eq!(h.run(&["client", "getname"]), Frame::Null);
@@ -477,7 +434,7 @@ mod tests {
 
     #[test]
     fn setinfo_validates_like_redis_7_2() {
-        let mut h = Harness::new();
+        let mut h = TestClient::with_clients(2);
         assert_eq!(h.run(&["client", "setinfo", "LIB-NAME", "redis-py"]), Frame::ok());
         assert_eq!(h.run(&["client", "setinfo", "lib-ver", "5.0"]), Frame::ok());
         assert_eq!(h.run(&["client", "setinfo", "lib-foo", "x"]), err("ERR Unrecognized option 'lib-foo'"));
@@ -493,7 +450,7 @@ mod tests {
 
     #[test]
     fn info_line_has_redis_shape() {
-        let mut h = Harness::new();
+        let mut h = TestClient::with_clients(2);
         let line = h.text(&["client", "info"]);
         assert_eq!(
             line,
@@ -507,7 +464,7 @@ mod tests {
 
     #[test]
     fn list_shows_every_client_and_its_last_command() {
-        let mut h = Harness::new();
+        let mut h = TestClient::with_clients(2);
         h.run_as(1, &["ping"]);
         h.run_as(1, &["client", "no-evict", "on"]);
         h.run_as(1, &["client", "no-touch", "ON"]);
@@ -540,7 +497,7 @@ mod tests {
 
     #[test]
     fn kill_closes_other_connections() {
-        let mut h = Harness::new();
+        let mut h = TestClient::with_clients(2);
         let other = h.clients[1].shared.clone();
         assert_eq!(h.run(&["client", "kill", "id", "2"]), Frame::Integer(1));
         assert!(other.kill.is_cancelled());
@@ -556,12 +513,12 @@ mod tests {
 
     #[test]
     fn kill_old_form_and_errors() {
-        let mut h = Harness::new();
+        let mut h = TestClient::with_clients(2);
         assert_eq!(h.run(&["client", "kill", "127.0.0.1:5001"]), Frame::ok());
         assert!(h.clients[1].shared.kill.is_cancelled());
         assert_eq!(h.run(&["client", "kill", "127.0.0.1:5000"]), Frame::ok());
         assert!(h.clients[0].close_after_reply);
-        let mut h = Harness::new();
+        let mut h = TestClient::with_clients(2);
         assert_eq!(h.run(&["client", "kill", "id"]), err("ERR No such client"));
         for id in ["0", "x", "-5"] {
             assert_eq!(h.run(&["client", "kill", "id", id]), err("ERR client-id should be greater than 0"));
@@ -577,7 +534,7 @@ mod tests {
 
     #[test]
     fn switches_and_help() {
-        let mut h = Harness::new();
+        let mut h = TestClient::with_clients(2);
         assert_eq!(h.run(&["client", "no-evict", "maybe"]), err("ERR syntax error"));
         assert_eq!(h.run(&["client", "no-touch", "maybe"]), err("ERR syntax error"));
         assert_eq!(h.run(&["client", "reply", "ON"]), Frame::ok());

@@ -552,29 +552,21 @@ fn readwrite(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
 mod tests {
     use super::*;
     use crate::cmd::TABLE;
-    use crate::cmd::testing::{TestClient, bulk, err, int, topology};
+    use crate::cmd::testing::{TestClient, bulk, err, int, sorted_bulks, topology, verbatim};
     use crate::protocol::Protocol;
     use crate::ring::MemberState::{Active, Joining, Leaving};
-    use crate::store::Value;
-    use std::sync::Arc;
 
     const SOLO_ID: &str = "49f25741ff0db65a7c4290aa73f34b4d4a3644c6";
 
-    fn client_with(topology: Topology) -> TestClient {
-        let c = TestClient::new();
-        c.server.topology.store(Arc::new(topology));
-        c
-    }
-
     fn solo() -> TestClient {
-        client_with(topology("solo", &[("solo", Active, false)], 256, 1))
+        TestClient::with_topology(topology("solo", &[("solo", Active, false)], 256, 1))
     }
 
     /// node-c is suspect; the local node is node-b. One vnode each keeps
     /// the ranges few enough to write out.
     fn three() -> TestClient {
         let members = [("node-a", Active, false), ("node-b", Active, false), ("node-c", Active, true)];
-        client_with(topology("node-b", &members, 1, 1))
+        TestClient::with_topology(topology("node-b", &members, 1, 1))
     }
 
     /// n2 is joining (owns nothing yet), n4 leaving and suspect.
@@ -586,14 +578,7 @@ mod tests {
             ("n4", Leaving, true),
             ("n5", Active, false),
         ];
-        client_with(topology("n3", &members, 2, 1))
-    }
-
-    fn text(frame: Frame) -> String {
-        match frame {
-            Frame::Verbatim(text) => String::from_utf8(text.to_vec()).unwrap(),
-            other => panic!("not a verbatim string: {other:?}"),
-        }
+        TestClient::with_topology(topology("n3", &members, 2, 1))
     }
 
     fn info_text(fields: &[(&str, &str)]) -> String {
@@ -665,12 +650,12 @@ mod tests {
         let mut c = solo();
         let info = c.run(&["cluster", "info"]);
         let expected = info_of("ok", [16384, 16384, 0, 1, 1], [1, 1]);
-        assert_eq!(text(info.clone()), expected);
+        assert_eq!(verbatim(info.clone()), expected);
         // A bulk string in RESP2, a verbatim string in RESP3, as Redis 7.0.
         assert_eq!(info.to_bytes(Protocol::Resp2), format!("${}\r\n{expected}\r\n", expected.len()));
         assert_eq!(info.to_bytes(Protocol::Resp3), format!("={}\r\ntxt:{expected}\r\n", expected.len() + 4));
         assert_eq!(
-            text(c.run(&["cluster", "nodes"])),
+            c.text(&["cluster", "nodes"]),
             format!("{SOLO_ID} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\n")
         );
     }
@@ -701,9 +686,9 @@ mod tests {
         let b = "893a227aaca1e12a5fa1c0201c0e38b8f3b1536b";
         let cc = "1ab9f16eafea8cce18a8abf188e9376c94c4c0cd";
         // node-c (suspect) owns 0-7158 and 16075-16383: 7468 slots.
-        assert_eq!(text(c.run(&["cluster", "info"])), info_of("ok", [16384, 8916, 7468, 3, 3], [3, 2]));
+        assert_eq!(c.text(&["cluster", "info"]), info_of("ok", [16384, 8916, 7468, 3, 3], [3, 2]));
         assert_eq!(
-            text(c.run(&["cluster", "nodes"])),
+            c.text(&["cluster", "nodes"]),
             format!(
                 "{a} 127.0.0.1:7000@17000 master - 0 0 1 connected 7159-13566\n\
                  {b} 127.0.0.1:7001@17001 myself,master - 0 0 2 connected 13567-16074\n\
@@ -739,9 +724,9 @@ mod tests {
     fn five_members_joining_and_leaving() {
         let mut c = five();
         // n2 (joining) is known but owns nothing; n4 (leaving, suspect) still serves.
-        assert_eq!(text(c.run(&["cluster", "info"])), info_of("ok", [16384, 12232, 4152, 5, 4], [4, 2]));
+        assert_eq!(c.text(&["cluster", "info"]), info_of("ok", [16384, 12232, 4152, 5, 4], [4, 2]));
         assert_eq!(
-            text(c.run(&["cluster", "nodes"])),
+            c.text(&["cluster", "nodes"]),
             "40b3eab63f3f1d4fa48e09559401c5ed4efceaa6 127.0.0.1:7000@17000 master - 0 0 1 connected 0-508 10949-11221 16167-16383\n\
              40243476fcaaf8dca4d9eda7fde4232c5c18f75d 127.0.0.1:7001@17001 master - 0 0 0 connected\n\
              26c2ce28d0df94c010c5255203b885cba81b9018 127.0.0.1:7002@17002 myself,master - 0 0 2 connected 2989-3223 11222-14248\n\
@@ -766,10 +751,11 @@ mod tests {
 
     #[test]
     fn no_serving_member_means_cluster_fail() {
-        let mut c = client_with(topology("a", &[("a", Joining, false), ("b", Joining, false)], 256, 1));
-        assert_eq!(text(c.run(&["cluster", "info"])), info_of("fail", [0, 0, 0, 2, 0], [0, 0]));
+        let mut c =
+            TestClient::with_topology(topology("a", &[("a", Joining, false), ("b", Joining, false)], 256, 1));
+        assert_eq!(c.text(&["cluster", "info"]), info_of("fail", [0, 0, 0, 2, 0], [0, 0]));
         assert_eq!(c.run(&["cluster", "slots"]), Frame::Array(vec![]));
-        let nodes = text(c.run(&["cluster", "nodes"]));
+        let nodes = c.text(&["cluster", "nodes"]);
         assert_eq!(nodes.lines().count(), 2);
         assert!(nodes.lines().all(|l| l.ends_with(" 0 connected")), "{nodes}");
     }
@@ -826,9 +812,9 @@ mod tests {
         assert_eq!(c.run(&["cluster", "keyslot", "{user1000}.following"]), int(key_slot(b"user1000") as i64));
         let slot = key_slot(b"t") as i64;
         for key in ["{t}a", "{t}b", "{t}c"] {
-            c.store.lock(key.as_bytes()).set(key.as_bytes(), Value::Str(Bytes::from_static(b"v")), 0);
+            c.put(key, "v", 0);
         }
-        c.store.lock(b"{t}old").set(b"{t}old", Value::Str(Bytes::from_static(b"v")), 1);
+        c.put("{t}old", "v", 1);
         let slot = slot.to_string();
         // Expired keys not yet removed are counted, as Redis counts them.
         assert_eq!(c.run(&["cluster", "countkeysinslot", &slot]), int(4));
@@ -836,7 +822,7 @@ mod tests {
         let Frame::Array(two) = c.run(&["cluster", "getkeysinslot", &slot, "2"]) else { panic!() };
         assert_eq!(two.len(), 2);
         let all = c.run(&["cluster", "getkeysinslot", &slot, "10"]);
-        assert_eq!(crate::cmd::testing::sorted_bulks(&all), ["{t}a", "{t}b", "{t}c"]);
+        assert_eq!(sorted_bulks(&all), ["{t}a", "{t}b", "{t}c"]);
         assert_eq!(c.run(&["cluster", "getkeysinslot", &slot, "0"]), Frame::Array(vec![]));
         assert_eq!(c.run(&["cluster", "getkeysinslot", "16383", "5"]), Frame::Array(vec![]));
     }

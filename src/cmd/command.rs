@@ -322,37 +322,9 @@ fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
 
 #[cfg(test)]
 mod tests {
-    use tokio_util::sync::CancellationToken;
-
     use super::*;
-    use crate::cmd::{ClientState, ServerState, Settings, execute};
+    use crate::cmd::testing::{TestClient, err};
     use crate::protocol::Protocol;
-    use crate::store::Store;
-
-    struct Harness {
-        store: Store,
-        server: ServerState,
-        client: ClientState,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let server = ServerState::new(Settings::default(), CancellationToken::new());
-            let shared =
-                server.register_client("127.0.0.1:5000".parse().unwrap(), "127.0.0.1:6380".parse().unwrap());
-            Harness { store: Store::new(), client: ClientState::new(shared, true), server }
-        }
-
-        fn run(&mut self, args: &[&str]) -> Frame {
-            let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
-            let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut self.client };
-            execute(&mut ctx, &args)
-        }
-    }
-
-    fn err(text: &str) -> Frame {
-        Frame::Error(text.to_string())
-    }
 
     fn noop(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
         Ok(Frame::ok())
@@ -400,7 +372,7 @@ mod tests {
 
     #[test]
     fn subcommand_entries_match_redis() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         // `COMMAND INFO client|setname` from redis-server 7.0 in RESP3.
         let redis: &[u8] = b"*1\r\n*10\r\n$14\r\nclient|setname\r\n:3\r\n~3\r\n+noscript\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@slow\r\n+@connection\r\n~0\r\n~0\r\n~0\r\n";
         let reply = h.run(&["COMMAND", "INFO", "CLIENT|SETNAME"]);
@@ -415,7 +387,7 @@ mod tests {
 
     #[test]
     fn every_entry_has_ten_fields() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let Frame::Array(all) = h.run(&["COMMAND"]) else { panic!() };
         assert_eq!(all.len(), TABLE.commands().len());
         assert_eq!(h.run(&["command", "count"]), Frame::Integer(all.len() as i64));
@@ -438,7 +410,7 @@ mod tests {
 
     #[test]
     fn list_and_filters() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let Frame::Array(names) = h.run(&["command", "list"]) else { panic!() };
         let total: usize = TABLE.commands().iter().map(|c| 1 + c.subcommands.len()).sum();
         assert_eq!(names.len(), total);
@@ -465,7 +437,7 @@ mod tests {
 
     #[test]
     fn getkeys_errors_come_in_redis_order() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(
             h.run(&["command", "getkeys"]),
             err("ERR wrong number of arguments for 'command|getkeys' command")
@@ -494,13 +466,13 @@ mod tests {
 
     #[test]
     fn docs_errors_so_redis_cli_uses_its_own_help() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["command", "docs"]), err("ERR COMMAND DOCS is not supported"));
     }
 
     #[test]
     fn help_has_redis_shape() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let Frame::Array(lines) = h.run(&["command", "help"]) else { panic!() };
         assert_eq!(lines.len(), 21);
         assert_eq!(

@@ -218,17 +218,7 @@ fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
 mod tests {
     use super::super::testing::{TestClient, err, int};
     use crate::protocol::Frame;
-    use crate::store::{Value, now_ms};
-
-    fn with_key(key: &str) -> TestClient {
-        let c = TestClient::new();
-        c.store.lock(key.as_bytes()).set(key.as_bytes(), Value::Str(bytes::Bytes::from("v")), 0);
-        c
-    }
-
-    fn expires_at(c: &TestClient, key: &str) -> Option<u64> {
-        c.store.lock(key.as_bytes()).get(key.as_bytes()).map(|e| e.expires_at)
-    }
+    use crate::store::now_ms;
 
     fn integer(frame: Frame) -> i64 {
         match frame {
@@ -239,7 +229,7 @@ mod tests {
 
     #[test]
     fn expire_sets_a_relative_ttl() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         assert_eq!(c.run(&["expire", "k", "100"]), int(1));
         let ttl = integer(c.run(&["pttl", "k"]));
         assert!((99_000..=100_000).contains(&ttl), "{ttl}");
@@ -255,10 +245,10 @@ mod tests {
 
     #[test]
     fn absolute_times() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         let at = now_ms() / 1000 + 1000;
         assert_eq!(c.run(&["expireat", "k", &at.to_string()]), int(1));
-        assert_eq!(expires_at(&c, "k"), Some(at * 1000));
+        assert_eq!(c.expires_at("k"), Some(at * 1000));
         assert_eq!(c.run(&["expiretime", "k"]), int(at as i64));
         assert_eq!(c.run(&["pexpiretime", "k"]), int(at as i64 * 1000));
         assert_eq!(c.run(&["pexpireat", "k", &(at * 1000 + 1).to_string()]), int(1));
@@ -282,7 +272,7 @@ mod tests {
             ["pexpireat", "k", "0"],
             ["pexpireat", "k", "-1"],
         ] {
-            let mut c = with_key("k");
+            let mut c = TestClient::with_keys(&["k"]);
             assert_eq!(c.run(&args), int(1), "{args:?}");
             assert_eq!(c.run(&["exists", "k"]), int(0), "{args:?}");
         }
@@ -290,7 +280,7 @@ mod tests {
 
     #[test]
     fn overflow_is_an_invalid_expire_time() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         for (cmd, time) in [
             ("expire", "9223372036854775807"),
             ("expire", "9223372036854775"),
@@ -316,7 +306,7 @@ mod tests {
 
     #[test]
     fn option_errors() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         let nx_err = err("ERR NX and XX, GT or LT options at the same time are not compatible");
         assert_eq!(c.run(&["expire", "k", "10", "nx", "xx"]), nx_err);
         assert_eq!(c.run(&["expire", "k", "10", "gt", "NX"]), nx_err);
@@ -335,7 +325,7 @@ mod tests {
 
     #[test]
     fn nx_and_xx() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         assert_eq!(c.run(&["expire", "k", "10", "xx"]), int(0));
         assert_eq!(c.run(&["expire", "k", "10", "nx", "nx"]), int(1));
         assert_eq!(c.run(&["expire", "k", "20", "nx"]), int(0));
@@ -346,7 +336,7 @@ mod tests {
 
     #[test]
     fn gt_and_lt_treat_no_ttl_as_infinite() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         assert_eq!(c.run(&["expire", "k", "10", "gt"]), int(0));
         assert_eq!(c.run(&["expire", "k", "100", "lt"]), int(1));
         assert_eq!(c.run(&["expire", "k", "200", "lt"]), int(0));
@@ -354,7 +344,7 @@ mod tests {
         assert_eq!(c.run(&["expire", "k", "10", "gt"]), int(0));
         assert_eq!(c.run(&["expire", "k", "100", "gt", "xx"]), int(1));
         assert_eq!(c.run(&["ttl", "k"]), int(100));
-        let at = expires_at(&c, "k").unwrap();
+        let at = c.expires_at("k").unwrap();
         assert_eq!(c.run(&["pexpireat", "k", &at.to_string(), "gt"]), int(0));
         assert_eq!(c.run(&["pexpireat", "k", &at.to_string(), "lt"]), int(0));
         assert_eq!(c.run(&["expire", "k", "-1", "gt"]), int(0));
@@ -364,21 +354,21 @@ mod tests {
 
     #[test]
     fn ttl_replies() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         for cmd in ["ttl", "pttl", "expiretime", "pexpiretime"] {
             assert_eq!(c.run(&[cmd, "k"]), int(-1), "{cmd}");
             assert_eq!(c.run(&[cmd, "nokey"]), int(-2), "{cmd}");
         }
-        c.store.lock(b"k").update(b"k", |e| e.expires_at = now_ms() - 1);
+        c.set_expiry("k", now_ms() - 1);
         assert_eq!(c.run(&["pttl", "k"]), int(-2));
-        let mut c = with_key("k");
-        c.store.lock(b"k").update(b"k", |e| e.expires_at = now_ms() + 60_000);
+        let mut c = TestClient::with_keys(&["k"]);
+        c.set_expiry("k", now_ms() + 60_000);
         assert_eq!(c.run(&["ttl", "k"]), int(60));
     }
 
     #[test]
     fn persist_removes_the_ttl() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         assert_eq!(c.run(&["persist", "k"]), int(0));
         assert_eq!(c.run(&["persist", "nokey"]), int(0));
         assert_eq!(c.run(&["expire", "k", "100"]), int(1));
@@ -389,7 +379,7 @@ mod tests {
 
     #[test]
     fn ttl_changes_stamp_new_versions() {
-        let mut c = with_key("k");
+        let mut c = TestClient::with_keys(&["k"]);
         let v0 = c.store.lock(b"k").get(b"k").unwrap().version;
         c.run(&["expire", "k", "100"]);
         let v1 = c.store.lock(b"k").get(b"k").unwrap().version;

@@ -305,24 +305,11 @@ fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
 mod tests {
     use super::super::testing::{TestClient, bulk, err, int, ok, sorted_bulks};
     use crate::protocol::Frame;
-    use crate::store::{Value, now_ms};
-    use bytes::Bytes;
-
-    fn with_keys(keys: &[&str]) -> TestClient {
-        let c = TestClient::new();
-        for k in keys {
-            c.store.lock(k.as_bytes()).set(k.as_bytes(), Value::Str(Bytes::from("v")), 0);
-        }
-        c
-    }
-
-    fn expire_now(c: &TestClient, key: &str) {
-        c.store.lock(key.as_bytes()).update(key.as_bytes(), |e| e.expires_at = now_ms() - 1);
-    }
+    use crate::store::now_ms;
 
     #[test]
     fn del_counts_each_key_once() {
-        let mut c = with_keys(&["a", "b", "{a}c"]);
+        let mut c = TestClient::with_keys(&["a", "b", "{a}c"]);
         assert_eq!(c.run(&["DEL", "a", "a", "nokey", "{a}c"]), int(2));
         assert_eq!(c.run(&["unlink", "b", "b"]), int(1));
         assert_eq!(c.run(&["del", "b"]), int(0));
@@ -332,29 +319,29 @@ mod tests {
 
     #[test]
     fn del_skips_expired_keys() {
-        let mut c = with_keys(&["a"]);
-        expire_now(&c, "a");
+        let mut c = TestClient::with_keys(&["a"]);
+        c.set_expiry("a", now_ms() - 1);
         assert_eq!(c.run(&["del", "a"]), int(0));
     }
 
     #[test]
     fn exists_counts_duplicates() {
-        let mut c = with_keys(&["a", "b"]);
+        let mut c = TestClient::with_keys(&["a", "b"]);
         assert_eq!(c.run(&["exists", "a", "a", "b", "nokey"]), int(3));
         assert_eq!(c.run(&["exists", "nokey"]), int(0));
-        expire_now(&c, "b");
+        c.set_expiry("b", now_ms() - 1);
         assert_eq!(c.run(&["exists", "b"]), int(0));
     }
 
     #[test]
     fn touch_counts_existing_keys() {
-        let mut c = with_keys(&["a", "b"]);
+        let mut c = TestClient::with_keys(&["a", "b"]);
         assert_eq!(c.run(&["touch", "a", "b", "nokey", "a"]), int(3));
     }
 
     #[test]
     fn type_names_the_value() {
-        let mut c = with_keys(&["a"]);
+        let mut c = TestClient::with_keys(&["a"]);
         assert_eq!(c.run(&["type", "a"]), Frame::Simple("string".into()));
         assert_eq!(c.run(&["TYPE", "nokey"]), Frame::Simple("none".into()));
         assert_eq!(c.run(&["type"]), err("ERR wrong number of arguments for 'type' command"));
@@ -362,12 +349,12 @@ mod tests {
 
     #[test]
     fn rename_moves_value_and_ttl() {
-        let mut c = with_keys(&["a", "b"]);
+        let mut c = TestClient::with_keys(&["a", "b"]);
         let at = now_ms() + 100_000;
-        c.store.lock(b"a").update(b"a", |e| e.expires_at = at);
+        c.set_expiry("a", at);
         assert_eq!(c.run(&["rename", "a", "b"]), ok());
         assert_eq!(c.run(&["exists", "a"]), int(0));
-        assert_eq!(c.store.lock(b"b").get(b"b").map(|e| e.expires_at), Some(at));
+        assert_eq!(c.expires_at("b"), Some(at));
         assert_eq!(c.run(&["rename", "b", "b"]), ok());
         assert_eq!(c.run(&["rename", "nokey", "b"]), err("ERR no such key"));
         assert_eq!(c.run(&["rename", "nokey", "nokey"]), err("ERR no such key"));
@@ -376,7 +363,7 @@ mod tests {
 
     #[test]
     fn renamenx_keeps_an_existing_target() {
-        let mut c = with_keys(&["a", "b"]);
+        let mut c = TestClient::with_keys(&["a", "b"]);
         assert_eq!(c.run(&["renamenx", "a", "b"]), int(0));
         assert_eq!(c.run(&["renamenx", "a", "a"]), int(0));
         assert_eq!(c.run(&["renamenx", "a", "c"]), int(1));
@@ -386,22 +373,22 @@ mod tests {
 
     #[test]
     fn rename_of_an_expired_key_is_no_such_key() {
-        let mut c = with_keys(&["a"]);
-        expire_now(&c, "a");
+        let mut c = TestClient::with_keys(&["a"]);
+        c.set_expiry("a", now_ms() - 1);
         assert_eq!(c.run(&["rename", "a", "b"]), err("ERR no such key"));
     }
 
     #[test]
     fn copy_copies_value_and_ttl() {
-        let mut c = with_keys(&["a", "b"]);
+        let mut c = TestClient::with_keys(&["a", "b"]);
         let at = now_ms() + 100_000;
-        c.store.lock(b"a").update(b"a", |e| e.expires_at = at);
+        c.set_expiry("a", at);
         assert_eq!(c.run(&["copy", "a", "b"]), int(0));
         assert_eq!(c.run(&["copy", "a", "c"]), int(1));
         assert_eq!(c.run(&["copy", "a", "b", "replace"]), int(1));
         assert_eq!(c.run(&["copy", "a", "d", "DB", "0", "REPLACE"]), int(1));
         for key in ["a", "b", "c", "d"] {
-            assert_eq!(c.store.lock(key.as_bytes()).get(key.as_bytes()).map(|e| e.expires_at), Some(at));
+            assert_eq!(c.expires_at(key), Some(at));
         }
         assert_eq!(c.run(&["copy", "nokey", "e"]), int(0));
         assert_eq!(c.store.counts().0, 4);
@@ -409,7 +396,7 @@ mod tests {
 
     #[test]
     fn copy_options_and_errors() {
-        let mut c = with_keys(&["a"]);
+        let mut c = TestClient::with_keys(&["a"]);
         assert_eq!(c.run(&["copy", "a", "a"]), err("ERR source and destination objects are the same"));
         assert_eq!(
             c.run(&["copy", "nokey", "nokey"]),
@@ -440,14 +427,14 @@ mod tests {
 
     #[test]
     fn keys_matches_live_keys() {
-        let mut c = with_keys(&["", "hello", "hallo", "hxllo", "world", "h*"]);
+        let mut c = TestClient::with_keys(&["", "hello", "hallo", "hxllo", "world", "h*"]);
         assert_eq!(sorted_bulks(&c.run(&["keys", "*"])), ["", "h*", "hallo", "hello", "hxllo", "world"]);
         assert_eq!(sorted_bulks(&c.run(&["keys", "h[ae]llo"])), ["hallo", "hello"]);
         assert_eq!(sorted_bulks(&c.run(&["keys", "h\\*"])), ["h*"]);
         assert_eq!(sorted_bulks(&c.run(&["keys", "**"])), ["h*", "hallo", "hello", "hxllo", "world"]);
         assert_eq!(sorted_bulks(&c.run(&["keys", ""])), [""]);
         assert_eq!(c.run(&["keys", "nothing*"]), Frame::Array(vec![]));
-        expire_now(&c, "hello");
+        c.set_expiry("hello", now_ms() - 1);
         assert_eq!(sorted_bulks(&c.run(&["keys", "h?llo"])), ["hallo", "hxllo"]);
         // Skipped, not deleted.
         assert_eq!(c.run(&["dbsize"]), int(6));
@@ -458,8 +445,8 @@ mod tests {
         let mut c = TestClient::new();
         assert_eq!(c.run(&["randomkey"]), Frame::Null);
         assert_eq!(c.run(&["dbsize"]), int(0));
-        let mut c = with_keys(&["a", "b"]);
-        expire_now(&c, "b");
+        let mut c = TestClient::with_keys(&["a", "b"]);
+        c.set_expiry("b", now_ms() - 1);
         assert_eq!(c.run(&["dbsize"]), int(2));
         for _ in 0..5 {
             assert_eq!(c.run(&["randomkey"]), bulk("a"));
@@ -471,7 +458,7 @@ mod tests {
     #[test]
     fn flush_takes_an_optional_mode() {
         for cmd in ["flushdb", "FLUSHALL"] {
-            let mut c = with_keys(&["a", "b"]);
+            let mut c = TestClient::with_keys(&["a", "b"]);
             assert_eq!(c.run(&[cmd]), ok());
             assert_eq!(c.run(&["dbsize"]), int(0));
             for mode in ["async", "SYNC"] {
@@ -480,7 +467,7 @@ mod tests {
             assert_eq!(c.run(&[cmd, "foo"]), err("ERR syntax error"));
             assert_eq!(c.run(&[cmd, "sync", "async"]), err("ERR syntax error"));
         }
-        let mut c = with_keys(&["a"]);
+        let mut c = TestClient::with_keys(&["a"]);
         assert_eq!(c.run(&["flushall", "bogus"]), err("ERR syntax error"));
         assert_eq!(c.run(&["dbsize"]), int(1));
     }
@@ -488,7 +475,7 @@ mod tests {
     #[test]
     fn lookups_count_hits_and_misses_like_redis() {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut c = with_keys(&["a"]);
+        let mut c = TestClient::with_keys(&["a"]);
         c.run(&["exists", "a", "a", "nokey"]);
         c.run(&["touch", "a", "nokey"]);
         c.run(&["type", "a"]);

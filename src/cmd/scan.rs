@@ -134,15 +134,6 @@ mod tests {
     use super::super::testing::{TestClient, err};
     use super::*;
     use crate::keyslot::key_slot;
-    use crate::store::Value;
-
-    fn with_keys(keys: &[String]) -> TestClient {
-        let c = TestClient::new();
-        for k in keys {
-            c.store.lock(k.as_bytes()).set(k.as_bytes(), Value::Str(Bytes::from("v")), 0);
-        }
-        c
-    }
 
     /// Runs one SCAN call: (next cursor, keys).
     fn scan_once(c: &mut TestClient, cursor: &str, options: &[&str]) -> (String, Vec<String>) {
@@ -184,7 +175,7 @@ mod tests {
     #[test]
     fn returns_every_key_once() {
         let keys = names(1000);
-        let mut c = with_keys(&keys);
+        let mut c = TestClient::with_keys(&keys);
         let (mut found, calls) = scan_all(&mut c, &[]);
         let mut want = keys.clone();
         want.sort();
@@ -204,7 +195,7 @@ mod tests {
     #[test]
     fn cursor_is_the_next_slot() {
         let keys = names(50);
-        let mut c = with_keys(&keys);
+        let mut c = TestClient::with_keys(&keys);
         let (next, found) = scan_once(&mut c, "0", &["COUNT", "1"]);
         let first_slot = keys.iter().map(|k| key_slot(k.as_bytes())).min().unwrap();
         assert_eq!(next, (first_slot + 1).to_string());
@@ -214,7 +205,7 @@ mod tests {
     #[test]
     fn a_slot_is_returned_whole() {
         let keys: Vec<String> = (0..30).map(|i| format!("{{tag}}:{i}")).collect();
-        let mut c = with_keys(&keys);
+        let mut c = TestClient::with_keys(&keys);
         let (next, found) = scan_once(&mut c, "0", &["count", "1"]);
         assert_eq!(found.len(), 30);
         assert_eq!(next, (key_slot(b"tag") + 1).to_string());
@@ -224,7 +215,7 @@ mod tests {
     fn match_and_type_filter() {
         let mut keys = names(100);
         keys.push("other".into());
-        let mut c = with_keys(&keys);
+        let mut c = TestClient::with_keys(&keys);
         let (found, _) = scan_all(&mut c, &["MATCH", "key:1?"]);
         assert_eq!(found, (10..20).map(|i| format!("key:{i}")).collect::<Vec<_>>());
         let (found, _) = scan_all(&mut c, &["match", "*", "type", "STRING", "count", "7"]);
@@ -240,8 +231,8 @@ mod tests {
 
     #[test]
     fn skips_expired_keys() {
-        let mut c = with_keys(&["a".into(), "b".into()]);
-        c.store.lock(b"a").update(b"a", |e| e.expires_at = now_ms() - 1);
+        let mut c = TestClient::with_keys(&["a", "b"]);
+        c.set_expiry("a", now_ms() - 1);
         let (found, _) = scan_all(&mut c, &[]);
         assert_eq!(found, ["b"]);
     }

@@ -753,44 +753,9 @@ fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
 
 #[cfg(test)]
 mod tests {
-    use tokio_util::sync::CancellationToken;
-
     use super::*;
-    use crate::cmd::{ClientState, ServerState, execute};
+    use crate::cmd::testing::{TestClient, err};
     use crate::protocol::Protocol;
-    use crate::store::{Store, Value};
-
-    struct Harness {
-        store: Store,
-        server: ServerState,
-        client: ClientState,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let server = ServerState::new(Settings::default(), CancellationToken::new());
-            let shared =
-                server.register_client("127.0.0.1:5000".parse().unwrap(), "127.0.0.1:6380".parse().unwrap());
-            Harness { store: Store::new(), client: ClientState::new(shared, true), server }
-        }
-
-        fn run(&mut self, args: &[&str]) -> Frame {
-            let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
-            let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut self.client };
-            execute(&mut ctx, &args)
-        }
-
-        fn info(&mut self, args: &[&str]) -> String {
-            match self.run(args) {
-                Frame::Verbatim(text) => String::from_utf8(text.to_vec()).unwrap(),
-                other => panic!("INFO answered {other:?}"),
-            }
-        }
-    }
-
-    fn err(text: &str) -> Frame {
-        Frame::Error(text.to_string())
-    }
 
     fn headers(text: &str) -> Vec<&str> {
         text.split("\r\n").filter(|l| l.starts_with("# ")).collect()
@@ -798,8 +763,8 @@ mod tests {
 
     #[test]
     fn info_default_sections_in_redis_order() {
-        let mut h = Harness::new();
-        let text = h.info(&["INFO"]);
+        let mut h = TestClient::new();
+        let text = h.text(&["INFO"]);
         assert_eq!(
             headers(&text),
             [
@@ -816,7 +781,7 @@ mod tests {
                 "# Keyspace"
             ]
         );
-        assert_eq!(headers(&h.info(&["info", "default"])), headers(&text));
+        assert_eq!(headers(&h.text(&["info", "default"])), headers(&text));
         for line in ["redis_version:7.2.0", "redis_mode:cluster", "loading:0", "role:master", "tcp_port:6380"]
         {
             assert!(text.contains(&format!("\r\n{line}\r\n")), "{line} missing");
@@ -830,30 +795,30 @@ mod tests {
 
     #[test]
     fn info_picks_sections_in_fixed_order() {
-        let mut h = Harness::new();
-        assert_eq!(headers(&h.info(&["info", "CLIENTS", "server"])), ["# Server", "# Clients"]);
-        assert_eq!(h.info(&["info", "foo"]), "");
+        let mut h = TestClient::new();
+        assert_eq!(headers(&h.text(&["info", "CLIENTS", "server"])), ["# Server", "# Clients"]);
+        assert_eq!(h.text(&["info", "foo"]), "");
         let view_id = h.server.topology().view_id();
         assert_eq!(
-            h.info(&["info", "cluster", "foo"]),
+            h.text(&["info", "cluster", "foo"]),
             format!(
                 "# Cluster\r\ncluster_enabled:1\r\nshoal_node_id:shoal-6380\r\nshoal_view_id:{view_id:016x}\r\nshoal_members:1\r\nshoal_slots_owned:16384\r\n"
             )
         );
-        assert_eq!(h.info(&["info", "keyspace"]), "# Keyspace\r\n");
-        let all = h.info(&["info", "all"]);
+        assert_eq!(h.text(&["info", "keyspace"]), "# Keyspace\r\n");
+        let all = h.text(&["info", "all"]);
         assert!(headers(&all).contains(&"# Commandstats"));
         assert_eq!(headers(&all).len(), 13);
-        assert_eq!(headers(&h.info(&["info", "everything"])).len(), 13);
+        assert_eq!(headers(&h.text(&["info", "everything"])).len(), 13);
     }
 
     #[test]
     fn info_keyspace_counts_keys() {
-        let mut h = Harness::new();
-        h.store.lock(b"a").set(b"a", Value::Str(Bytes::from_static(b"1")), 0);
-        h.store.lock(b"b").set(b"b", Value::Str(Bytes::from_static(b"2")), u64::MAX / 2);
-        assert_eq!(h.info(&["info", "keyspace"]), "# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n");
-        let memory = h.info(&["info", "memory"]);
+        let mut h = TestClient::new();
+        h.put("a", "1", 0);
+        h.put("b", "2", u64::MAX / 2);
+        assert_eq!(h.text(&["info", "keyspace"]), "# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n");
+        let memory = h.text(&["info", "memory"]);
         let used = h.store.used_memory();
         assert!(used > 0);
         assert!(memory.contains(&format!("\r\nused_memory:{used}\r\n")));
@@ -862,7 +827,7 @@ mod tests {
 
     #[test]
     fn info_is_verbatim_in_resp3() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let reply = h.run(&["info", "keyspace"]);
         assert_eq!(&reply.to_bytes(Protocol::Resp3)[..], b"=16\r\ntxt:# Keyspace\r\n\r\n");
         assert_eq!(&reply.to_bytes(Protocol::Resp2)[..], b"$12\r\n# Keyspace\r\n\r\n");
@@ -881,7 +846,7 @@ mod tests {
 
     #[test]
     fn time_is_two_bulk_numbers() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let Frame::Array(parts) = h.run(&["time"]) else { panic!() };
         let Frame::Bulk(secs) = &parts[0] else { panic!() };
         let Frame::Bulk(micros) = &parts[1] else { panic!() };
@@ -905,7 +870,7 @@ mod tests {
 
     #[test]
     fn config_get_by_name_and_pattern() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(pairs(h.run(&["config", "get", "maxmemory"])), owned(&[("maxmemory", "0")]));
         assert_eq!(pairs(h.run(&["config", "get", "MAXMEMORY", "maxmemory"])), owned(&[("MAXMEMORY", "0")]));
         assert_eq!(
@@ -932,8 +897,8 @@ mod tests {
 
     #[test]
     fn config_set_parses_like_redis() {
-        let mut h = Harness::new();
-        let get = |h: &mut Harness, name: &str| pairs(h.run(&["config", "get", name]))[0].1.clone();
+        let mut h = TestClient::new();
+        let get = |h: &mut TestClient, name: &str| pairs(h.run(&["config", "get", name]))[0].1.clone();
         for (value, bytes) in [
             ("64mb", "67108864"),
             ("1GB", "1073741824"),
@@ -995,7 +960,7 @@ mod tests {
 
     #[test]
     fn config_set_names_are_checked_first_and_all_or_nothing() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let unknown = err("ERR Unknown option or number of arguments for CONFIG SET - 'foo'");
         assert_eq!(h.run(&["config", "set", "foo", "bar"]), unknown);
         assert_eq!(h.run(&["config", "set", "maxmemory", "1", "foo", "2"]), unknown);
@@ -1038,7 +1003,7 @@ mod tests {
 
     #[test]
     fn config_resetstat_rewrite_help() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         h.server.stats.net_input_bytes.store(10, Ordering::Relaxed);
         h.store.stats().keyspace_hits.store(3, Ordering::Relaxed);
         assert_eq!(h.run(&["config", "resetstat"]), Frame::ok());
@@ -1052,7 +1017,7 @@ mod tests {
 
     #[test]
     fn shutdown_stops_the_node_without_a_reply() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         for bad in [&["shutdown", "foo"][..], &["shutdown", "nosave", "save"], &["shutdown", "now", "abort"]]
         {
             assert_eq!(h.run(bad), err("ERR syntax error"));
@@ -1061,6 +1026,6 @@ mod tests {
         assert!(!h.server.shutdown.is_cancelled());
         h.run(&["shutdown", "NOSAVE", "now"]);
         assert!(h.server.shutdown.is_cancelled());
-        assert!(h.client.drop_reply && h.client.close_after_reply);
+        assert!(h.clients[0].drop_reply && h.clients[0].close_after_reply);
     }
 }

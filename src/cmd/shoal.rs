@@ -124,13 +124,6 @@ mod tests {
     use super::*;
     use crate::cmd::testing::{TestClient, bulk, err, int, topology};
     use crate::ring::MemberState::{Active, Joining, Leaving};
-    use std::sync::Arc;
-
-    fn client_with(topology: Topology) -> TestClient {
-        let c = TestClient::new();
-        c.server.topology.store(Arc::new(topology));
-        c
-    }
 
     fn map_get<'a>(frame: &'a Frame, key: &str) -> &'a Frame {
         let Frame::Map(pairs) = frame else { panic!("not a map: {frame:?}") };
@@ -139,7 +132,7 @@ mod tests {
 
     #[test]
     fn members_of_one_node() {
-        let mut c = client_with(topology("solo", &[("solo", Active, false)], 256, 1));
+        let mut c = TestClient::with_topology(topology("solo", &[("solo", Active, false)], 256, 1));
         assert_eq!(
             c.run(&["shoal", "members"]),
             Frame::Array(vec![Frame::Map(vec![
@@ -167,7 +160,7 @@ mod tests {
             ("n4", Leaving, true),
             ("n1", Active, false),
         ];
-        let mut c = client_with(topology("n3", &members, 16, 1));
+        let mut c = TestClient::with_topology(topology("n3", &members, 16, 1));
         let Frame::Array(entries) = c.run(&["shoal", "members"]) else { panic!() };
         let field = |key: &str| entries.iter().map(|e| map_get(e, key).clone()).collect::<Vec<_>>();
         assert_eq!(field("node-id"), ["n1", "n2", "n3", "n4", "n5"].map(bulk));
@@ -184,7 +177,7 @@ mod tests {
         let members = [("node-a", Active, false), ("node-b", Active, false), ("node-c", Joining, false)];
         let topo = topology("node-a", &members, 1, 1);
         let view_id = format!("{:016x}", topo.view_id());
-        let mut c = client_with(topo);
+        let mut c = TestClient::with_topology(topo);
         assert_eq!(
             c.run(&["shoal", "ring"]),
             Frame::Map(vec![
@@ -195,7 +188,7 @@ mod tests {
                 (bulk("slots"), Frame::Map(vec![(bulk("node-a"), int(13876)), (bulk("node-b"), int(2508))])),
             ])
         );
-        let mut solo = client_with(topology("solo", &[("solo", Active, false)], 256, 2));
+        let mut solo = TestClient::with_topology(topology("solo", &[("solo", Active, false)], 256, 2));
         let ring = solo.run(&["shoal", "ring"]);
         assert_eq!(map_get(&ring, "vnodes"), &int(256));
         assert_eq!(map_get(&ring, "replicas"), &int(2));

@@ -41,6 +41,18 @@ impl Layers {
         self.origins.insert(key.dotted(), origin);
     }
 
+    /// Parses `raw` as `key`'s kind and sets it: environment variables and
+    /// flags arrive as text.
+    fn set_text(&mut self, key: &Key, raw: &str, origin: Origin) -> Result<(), ConfigError> {
+        let value = key.kind.parse(raw).map_err(|reason| ConfigError::InvalidValue {
+            key: key.dotted(),
+            origin: origin.clone(),
+            reason,
+        })?;
+        self.set(key, value, origin);
+        Ok(())
+    }
+
     /// Applies a TOML document (the file layer).
     pub(crate) fn file(&mut self, text: &str, origin: Origin) -> Result<(), ConfigError> {
         let parsed: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
@@ -99,13 +111,7 @@ impl Layers {
             if let Some(first) = seen.insert(key.dotted(), var.clone()) {
                 return Err(ConfigError::DuplicateEnv { key: key.dotted(), first, second: var });
             }
-            let origin = Origin::Env(var);
-            let value = key.kind.parse(&raw).map_err(|reason| ConfigError::InvalidValue {
-                key: key.dotted(),
-                origin: origin.clone(),
-                reason,
-            })?;
-            self.set(key, value, origin);
+            self.set_text(key, &raw, Origin::Env(var))?;
         }
         Ok(())
     }
@@ -118,12 +124,7 @@ impl Layers {
                 key: format!("{}.{}", given.section, given.name),
                 origin: origin.clone(),
             })?;
-            let value = key.kind.parse(&given.raw).map_err(|reason| ConfigError::InvalidValue {
-                key: key.dotted(),
-                origin: origin.clone(),
-                reason,
-            })?;
-            self.set(key, value, origin);
+            self.set_text(key, &given.raw, origin)?;
         }
         Ok(())
     }

@@ -242,10 +242,7 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
         let mut in_sq = false;
         loop {
             if in_dq {
-                if i >= n {
-                    return Err(ProtocolError::UnbalancedQuotes);
-                }
-                let c = line[i];
+                let c = *line.get(i).ok_or(ProtocolError::UnbalancedQuotes)?;
                 if c == b'\\'
                     && i + 3 < n
                     && line[i + 1] == b'x'
@@ -265,26 +262,19 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
                         other => other,
                     });
                 } else if c == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
+                    check_closing_quote(line, i)?;
                     i += 1;
                     break;
                 } else {
                     cur.push(c);
                 }
             } else if in_sq {
-                if i >= n {
-                    return Err(ProtocolError::UnbalancedQuotes);
-                }
-                let c = line[i];
+                let c = *line.get(i).ok_or(ProtocolError::UnbalancedQuotes)?;
                 if c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
                     i += 1;
                     cur.push(b'\'');
                 } else if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
+                    check_closing_quote(line, i)?;
                     i += 1;
                     break;
                 } else {
@@ -304,6 +294,15 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
             i += 1;
         }
         args.push(Bytes::from(cur));
+    }
+}
+
+/// A quote closing a word (at `i`) must be followed by a blank or the end
+/// of the line.
+fn check_closing_quote(line: &[u8], i: usize) -> Result<(), ProtocolError> {
+    match line.get(i + 1) {
+        Some(next) if !next.is_ascii_whitespace() => Err(ProtocolError::UnbalancedQuotes),
+        _ => Ok(()),
     }
 }
 

@@ -80,13 +80,13 @@ fn float_value(text: &[u8]) -> Result<Parsed, CmdError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{Harness, bulk, err, ok};
+    use crate::cmd::testing::{TestClient, bulk, err, ok};
     use crate::protocol::Frame;
     use crate::store::now_ms;
 
     #[test]
     fn incr_and_decr() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["INCR", "n"]), Frame::Integer(1));
         assert_eq!(h.run(&["INCR", "n"]), Frame::Integer(2));
         assert_eq!(h.run(&["DECR", "n"]), Frame::Integer(1));
@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn integer_errors() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let not_int = err("ERR value is not an integer or out of range");
         for stored in ["abc", "", " 1", "1 ", "01", "+1", "-0", "1.0", "9223372036854775808"] {
             h.put("s", stored, 0);
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn counters_keep_the_ttl() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let at = now_ms() + 100_000;
         h.put("n", "5", at);
         assert_eq!(h.run(&["INCRBY", "n", "5"]), Frame::Integer(10));
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn incrbyfloat() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["INCRBYFLOAT", "f", "10.5"]), bulk("10.5"));
         assert_eq!(h.run(&["INCRBYFLOAT", "f", "0.1"]), bulk("10.6"));
         assert_eq!(h.run(&["GET", "f"]), bulk("10.6"));
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn incrbyfloat_errors() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let not_float = err("ERR value is not a valid float");
         let nan_inf = err("ERR increment would produce NaN or Infinity");
         for bad in ["abc", "nan", " 1", "1 ", "", "1e-5000", "1e5000"] {

@@ -176,13 +176,13 @@ fn key_value_pairs(args: &[Bytes]) -> Result<&[Bytes], CmdError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{Harness, bulk, err, ok};
+    use crate::cmd::testing::{TestClient, bulk, err, ok};
     use crate::protocol::Frame;
     use crate::store::now_ms;
 
     #[test]
     fn get_and_set() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["GET", "k"]), Frame::Null);
         assert_eq!(h.run(&["SET", "k", "v"]), ok());
         assert_eq!(h.run(&["get", "k"]), bulk("v"));
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn set_nx_xx_get() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["SET", "k", "1", "XX"]), Frame::Null);
         assert_eq!(h.run(&["GET", "k"]), Frame::Null);
         assert_eq!(h.run(&["SET", "k", "1", "nx"]), ok());
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn set_expiry_options() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let now = now_ms();
         assert_eq!(h.run(&["SET", "k", "v", "EX", "100"]), ok());
         let at = h.expires_at("k").unwrap();
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn set_expiry_errors() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let invalid = err("ERR invalid expire time in 'set' command");
         for bad in ["0", "-1", "9223372036854775", "9223372036854776"] {
             assert_eq!(h.run(&["SET", "k", "v", "EX", bad]), invalid, "EX {bad}");
@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn setnx_setex_psetex() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["SETNX", "k", "1"]), Frame::Integer(1));
         assert_eq!(h.run(&["SETNX", "k", "2"]), Frame::Integer(0));
         assert_eq!(h.run(&["GET", "k"]), bulk("1"));
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn getset_and_getdel() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["GETSET", "k", "1"]), Frame::Null);
         h.put("k", "2", now_ms() + 100_000);
         assert_eq!(h.run(&["GETSET", "k", "3"]), bulk("2"));
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn getex() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["GETEX", "k"]), Frame::Null);
         assert_eq!(h.run(&["GETEX", "k", "EX", "abc"]), Frame::Null, "a missing key wins over a bad time");
         assert_eq!(h.run(&["GETEX", "k", "FOO"]), err("ERR syntax error"));
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn mget_mset_msetnx() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["MSET", "a", "1", "b", "2", "a", "3"]), ok());
         assert_eq!(h.run(&["MGET", "a", "b", "c"]), Frame::Array(vec![bulk("3"), bulk("2"), Frame::Null]));
         assert_eq!(h.run(&["MSET", "a", "1", "b"]), err("ERR wrong number of arguments for 'mset' command"));
@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn reads_count_hits_and_misses() {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         h.run(&["SET", "k", "v"]);
         h.run(&["GET", "k"]);
         h.run(&["MGET", "k", "nope"]);

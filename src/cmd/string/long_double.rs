@@ -212,28 +212,14 @@ enum Exact {
 
 /// `digits [. digits] [e|E [sign] digits]` with at least one digit.
 fn parse_decimal(body: &[u8]) -> Option<Exact> {
-    let (int_digits, rest) = split_digits(body, u8::is_ascii_digit);
-    let (frac_digits, rest) = match rest {
-        [b'.', rest @ ..] => split_digits(rest, u8::is_ascii_digit),
-        _ => (&[][..], rest),
-    };
-    if int_digits.is_empty() && frac_digits.is_empty() {
-        return None;
-    }
-    let exp10 = match rest {
-        [] => 0,
-        [b'e' | b'E', exp @ ..] => parse_exponent(exp)?,
-        _ => return None,
-    };
-    let all = int_digits.iter().chain(frac_digits).copied();
-    let significant: Vec<u8> = all.skip_while(|&d| d == b'0').collect();
+    let Mantissa { significant, frac_len, exp: exp10 } = split_mantissa(body, u8::is_ascii_digit, b'e')?;
     let trailing_zeros = significant.iter().rev().take_while(|&&d| d == b'0').count();
     let digits = &significant[..significant.len() - trailing_zeros];
     if digits.is_empty() {
         return Some(Exact::Zero);
     }
     // value = digits × 10^exp10
-    let exp10 = exp10 - frac_digits.len() as i64 + trailing_zeros as i64;
+    let exp10 = exp10 - frac_len as i64 + trailing_zeros as i64;
     let magnitude = digits.len() as i64 + exp10; // value < 10^magnitude
     if magnitude - 1 > 4932 || magnitude <= -4951 {
         // At least 1e4933 (past the largest long double, about 1.19e4932),
@@ -254,25 +240,11 @@ fn parse_decimal(body: &[u8]) -> Option<Exact> {
 /// one hex digit (`strtold` would stop before the `x` otherwise, leaving
 /// trailing text, which Redis refuses).
 fn parse_hex(rest: &[u8]) -> Option<Exact> {
-    let (int_digits, rest) = split_digits(rest, u8::is_ascii_hexdigit);
-    let (frac_digits, rest) = match rest {
-        [b'.', rest @ ..] => split_digits(rest, u8::is_ascii_hexdigit),
-        _ => (&[][..], rest),
-    };
-    if int_digits.is_empty() && frac_digits.is_empty() {
-        return None;
-    }
-    let exp2 = match rest {
-        [] => 0,
-        [b'p' | b'P', exp @ ..] => parse_exponent(exp)?,
-        _ => return None,
-    };
-    let all = int_digits.iter().chain(frac_digits).copied();
-    let significant: Vec<u8> = all.skip_while(|&d| d == b'0').collect();
+    let Mantissa { significant, frac_len, exp: exp2 } = split_mantissa(rest, u8::is_ascii_hexdigit, b'p')?;
     if significant.is_empty() {
         return Some(Exact::Zero);
     }
-    let exp2 = exp2 - 4 * frac_digits.len() as i64;
+    let exp2 = exp2 - 4 * frac_len as i64;
     let num = Big::from_hex(&significant);
     // 2^(top-1) <= value < 2^top: at least 2^16384 overflows, below
     // 2^-16446 (half the smallest subnormal) rounds to zero.
@@ -281,6 +253,38 @@ fn parse_hex(rest: &[u8]) -> Option<Exact> {
         return None;
     }
     Some(Exact::Ratio { num, den: Big::from_u128(1), exp2 })
+}
+
+/// The parts of `digits [. digits] [marker [sign] digits]`.
+struct Mantissa {
+    /// The digits before and after the point, leading zeros dropped.
+    significant: Vec<u8>,
+    /// How many digits followed the point.
+    frac_len: usize,
+    /// The exponent after the marker, 0 without one.
+    exp: i64,
+}
+
+/// Splits a mantissa whose digits are those `is_digit` accepts (at least
+/// one) and whose exponent follows `marker` in either case; `None` for
+/// anything else.
+fn split_mantissa(text: &[u8], is_digit: fn(&u8) -> bool, marker: u8) -> Option<Mantissa> {
+    let (int_digits, rest) = split_digits(text, is_digit);
+    let (frac_digits, rest) = match rest {
+        [b'.', rest @ ..] => split_digits(rest, is_digit),
+        _ => (&[][..], rest),
+    };
+    if int_digits.is_empty() && frac_digits.is_empty() {
+        return None;
+    }
+    let exp = match rest {
+        [] => 0,
+        [m, exp @ ..] if m.to_ascii_lowercase() == marker => parse_exponent(exp)?,
+        _ => return None,
+    };
+    let all = int_digits.iter().chain(frac_digits).copied();
+    let significant = all.skip_while(|&d| d == b'0').collect();
+    Some(Mantissa { significant, frac_len: frac_digits.len(), exp })
 }
 
 /// Splits off the leading run of bytes matching `pred`.

@@ -227,6 +227,3 @@ fn read_string(db: &mut Locked<'_>, key: &[u8]) -> Result<Option<Bytes>, CmdErro
 fn owned(arg: &[u8]) -> Value {
     Value::Str(Bytes::copy_from_slice(arg))
 }
-
-#[cfg(test)]
-mod testing;

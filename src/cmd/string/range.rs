@@ -109,13 +109,13 @@ fn write_at(value: &mut Bytes, offset: usize, data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{Harness, bulk, err};
     use super::*;
+    use crate::cmd::testing::{TestClient, bulk, err};
     use crate::store::now_ms;
 
     #[test]
     fn append_and_strlen() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["STRLEN", "k"]), Frame::Integer(0));
         assert_eq!(h.run(&["APPEND", "k", ""]), Frame::Integer(0));
         assert_eq!(h.expires_at("k"), Some(0), "APPEND of \"\" creates the key");
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn getrange_indexes() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["GETRANGE", "k", "0", "-1"]), bulk(""));
         h.put("k", "This is a string", 0);
         let cases = [
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn setrange_pads_and_keeps_ttl() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         assert_eq!(h.run(&["SETRANGE", "k", "5", ""]), Frame::Integer(0));
         assert_eq!(h.expires_at("k"), None, "an empty write creates nothing");
         assert_eq!(h.run(&["SETRANGE", "k", "3", "ab"]), Frame::Integer(5));
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn setrange_limits() {
-        let mut h = Harness::new();
+        let mut h = TestClient::new();
         let too_big = err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
         assert_eq!(h.run(&["SETRANGE", "k", "-1", "a"]), err("ERR offset is out of range"));
         assert_eq!(h.run(&["SETRANGE", "k", "x", "a"]), err("ERR value is not an integer or out of range"));
