@@ -4,116 +4,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use common::{RespConn, TestNode, bulk, start_node, test_config, wait_for};
+use common::cluster::{CONVERGE, Cluster};
+use common::{bulk, wait_for};
 use shoal::protocol::Frame;
-use shoal::ring::MemberState;
-
-/// Generous bound for gossip to converge (fast profile detects a failure
-/// in about 2.5 s).
-const CONVERGE: Duration = Duration::from_secs(20);
-
-/// In-process nodes on one runtime, driven from the test thread.
-struct Cluster {
-    runtime: tokio::runtime::Runtime,
-    nodes: Vec<Option<TestNode>>,
-}
-
-impl Cluster {
-    fn new() -> Cluster {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        Cluster { runtime, nodes: Vec::new() }
-    }
-
-    /// Starts `n` nodes `n1..`; every node after the first seeds from `seed`
-    /// (default: the first node).
-    fn start(n: usize) -> Cluster {
-        let mut cluster = Cluster::new();
-        for i in 1..=n {
-            let seed = if i == 1 { None } else { Some(cluster.gossip_addr(0)) };
-            cluster.add(&format!("n{i}"), seed);
-        }
-        cluster.wait_converged(n);
-        cluster
-    }
-
-    /// Starts one more node; returns its index.
-    fn add(&mut self, id: &str, seed: Option<SocketAddr>) -> usize {
-        let mut config = test_config();
-        config.node.id = Some(id.to_string());
-        config.cluster.seeds = seed.into_iter().map(|a| a.to_string()).collect();
-        let node = self.runtime.block_on(start_node(config));
-        self.nodes.push(Some(node));
-        self.nodes.len() - 1
-    }
-
-    fn node(&self, i: usize) -> &TestNode {
-        self.nodes[i].as_ref().expect("node is running")
-    }
-
-    fn running(&self) -> impl Iterator<Item = (usize, &TestNode)> {
-        self.nodes.iter().enumerate().filter_map(|(i, n)| n.as_ref().map(|n| (i, n)))
-    }
-
-    fn gossip_addr(&self, i: usize) -> SocketAddr {
-        self.node(i).handle().gossip_addr()
-    }
-
-    fn conn(&self, i: usize) -> RespConn {
-        RespConn::connect(self.node(i).addr()).expect("connect")
-    }
-
-    /// Active members each running node sees.
-    fn active_seen_by(&self, i: usize) -> Vec<String> {
-        let topology = self.node(i).handle().server().topology();
-        topology.members.iter().filter(|m| m.state == MemberState::Active).map(|m| m.id.clone()).collect()
-    }
-
-    /// Waits until every running node sees exactly `n` active members.
-    fn wait_converged(&self, n: usize) {
-        let ok = wait_for(CONVERGE, || {
-            self.running().all(|(i, _)| self.active_seen_by(i).len() == n).then_some(())
-        });
-        let views: Vec<_> = self.running().map(|(i, _)| self.active_seen_by(i)).collect();
-        assert!(ok.is_some(), "nodes did not converge on {n} active members: {views:?}");
-    }
-
-    /// Stops node `i` without telling the others (a crash).
-    fn kill(&mut self, i: usize) {
-        let node = self.nodes[i].take().expect("running");
-        self.runtime.block_on(node.kill());
-    }
-
-    /// Stops node `i` gracefully.
-    fn stop(&mut self, i: usize) {
-        let node = self.nodes[i].take().expect("running");
-        self.runtime.block_on(node.shutdown());
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for node in self.nodes.iter_mut().filter_map(Option::take) {
-            self.runtime.block_on(node.shutdown());
-        }
-    }
-}
-
-fn owner_id(cluster: &Cluster, key: &str) -> String {
-    let topology = cluster.node(0).handle().server().topology();
-    topology.serving.owner_of_key(key.as_bytes()).expect("owned").to_string()
-}
-
-/// `count` keys owned by node `id` (as node 0 sees the ring).
-fn keys_owned_by(cluster: &Cluster, id: &str, count: usize) -> Vec<String> {
-    (0..).map(|i| format!("key:{i}")).filter(|k| owner_id(cluster, k) == id).take(count).collect()
-}
 
 #[test]
 fn three_nodes_act_as_one_cache() {
@@ -163,9 +56,9 @@ fn three_nodes_act_as_one_cache() {
 #[test]
 fn multi_key_commands_split_or_refuse_across_owners() {
     let cluster = Cluster::start(3);
-    let a = keys_owned_by(&cluster, "n1", 2);
-    let b = keys_owned_by(&cluster, "n2", 2);
-    let c = keys_owned_by(&cluster, "n3", 1);
+    let a = cluster.keys_owned_by("n1", 2);
+    let b = cluster.keys_owned_by("n2", 2);
+    let c = cluster.keys_owned_by("n3", 1);
     let mut conn = cluster.conn(0);
     let mset = ["MSET", &a[0], "1", &b[0], "2", &c[0], "3", &a[1], "4"];
     assert_eq!(conn.call(mset).unwrap(), Frame::ok());
@@ -214,7 +107,7 @@ fn every_node_reports_the_same_slots() {
 #[test]
 fn a_killed_node_is_declared_down_and_its_slots_move() {
     let mut cluster = Cluster::start(5);
-    let victim_keys = keys_owned_by(&cluster, "n4", 5);
+    let victim_keys = cluster.keys_owned_by("n4", 5);
     let mut conn = cluster.conn(0);
     for k in &victim_keys {
         assert_eq!(conn.call(["SET", k, "v"]).unwrap(), Frame::ok());
@@ -227,7 +120,7 @@ fn a_killed_node_is_declared_down_and_its_slots_move() {
     }
     // The keys now belong to survivors; without replication they are empty.
     for k in &victim_keys {
-        assert_ne!(owner_id(&cluster, k), "n4");
+        assert_ne!(cluster.owner_id(k), "n4");
         assert_eq!(conn.call(["GET", k]).unwrap(), Frame::Null);
         assert_eq!(conn.call(["SET", k, "again"]).unwrap(), Frame::ok());
         assert_eq!(cluster.conn(4).call(["GET", k]).unwrap(), bulk("again"));

@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests: an in-process Shoal node, a
-//! real `redis-server` child process, and a small raw RESP client.
+//! real `redis-server` child process, a small raw RESP client, and (in
+//! [`cluster`]) a cluster of in-process nodes.
 //!
 //! Every wait has a deadline; nothing sleeps a fixed time before asserting.
 
 #![allow(dead_code)] // Each test crate uses a different part of this module.
+
+pub mod cluster;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
