@@ -24,6 +24,8 @@
 //!   node-to-node TCP protocol: multiplexed, batched, authenticated
 //!   connections carrying parsed commands and reply values);
 //! - `node` wires everything and owns shutdown;
+//! - `launch` is what the `shoal` binary runs: one node, or a local
+//!   cluster of several in one process, until a signal;
 //! - `cli` is the client side of `shoal-cli` (redis-cli's reply formatting);
 //!   the binaries only parse flags and configuration.
 
@@ -31,6 +33,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod keyslot;
+pub mod launch;
 pub mod membership;
 pub mod node;
 pub mod peer;

@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::cmd::{ServerState, Settings};
 use crate::config::{self, Config};
@@ -182,37 +183,38 @@ impl NodeHandle {
         let vnodes = config.ring.vnodes;
         let replicas = config.cluster.replicas as usize;
         publish_topology(&server, &node_id, &membership.members().borrow(), vnodes, replicas);
-        tracker.spawn(topology_loop(
-            server.clone(),
-            pool.clone(),
-            node_id.clone(),
-            membership.members(),
-            vnodes,
-            replicas,
-            background.clone(),
-        ));
-        if membership.local_identity().state == MemberState::Joining {
-            tracker.spawn(activate_when_bootstrapped(
-                membership.clone(),
-                bootstrap_timeout,
+        // Tasks here and in the layers below carry the caller's span (if any): nodes sharing a
+        // process (`shoal local-cluster`) log under their own id.
+        tracker.spawn(
+            topology_loop(
+                server.clone(),
+                pool.clone(),
+                node_id.clone(),
+                membership.members(),
+                vnodes,
+                replicas,
                 background.clone(),
-            ));
+            )
+            .in_current_span(),
+        );
+        if membership.local_identity().state == MemberState::Joining {
+            tracker.spawn(
+                activate_when_bootstrapped(membership.clone(), bootstrap_timeout, background.clone())
+                    .in_current_span(),
+            );
         }
         let cluster_keyspace = config.cluster.keyspace == config::Keyspace::Cluster;
         let router = Arc::new(Router::new(store.clone(), server.clone(), pool.clone(), cluster_keyspace));
         let service = Arc::new(NodeService::new(store.clone(), server.clone()));
         // Peers keep being served until the node's background stops, after
         // its own clients: a leaving node still answers forwarded requests.
-        tracker.spawn(peer::serve(
-            sockets.peer,
-            service,
-            peer_config,
-            background.clone(),
-            tracker.clone(),
-            peer_stats,
-        ));
-        tracker.spawn(accept_loop(sockets.client, router, shutdown.clone(), tracker.clone()));
-        tracker.spawn(expire_loop(store.clone(), shutdown.clone()));
+        tracker.spawn(
+            peer::serve(sockets.peer, service, peer_config, background.clone(), tracker.clone(), peer_stats)
+                .in_current_span(),
+        );
+        tracker
+            .spawn(accept_loop(sockets.client, router, shutdown.clone(), tracker.clone()).in_current_span());
+        tracker.spawn(expire_loop(store.clone(), shutdown.clone()).in_current_span());
         Ok(NodeHandle {
             node_id,
             addr,

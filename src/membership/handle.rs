@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::config::MembershipConfig;
@@ -85,8 +86,8 @@ impl Membership {
         };
 
         let tracker = TaskTracker::new();
-        tracker.spawn(task.run(command_rx, shutdown, seed_loop.stop.clone()));
-        tracker.spawn(seed_loop.run());
+        tracker.spawn(task.run(command_rx, shutdown, seed_loop.stop.clone()).in_current_span());
+        tracker.spawn(seed_loop.run().in_current_span());
         tracker.close();
         tracing::info!(node_id = %config.node_id, %gossip_addr, seeds = ?config.seeds, "membership started");
 

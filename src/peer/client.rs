@@ -25,6 +25,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::codec::{PeerReply, PeerRequest, decode_reply, encode_request};
 use super::config::PeerConfig;
@@ -132,7 +133,7 @@ impl Connection {
             timeouts_in_a_row: connection.timeouts_in_a_row.clone(),
             stats: dialer.stats.clone(),
         };
-        dialer.tracker.spawn(run(stream, replies, frames_rx, config.request_timeout));
+        dialer.tracker.spawn(run(stream, replies, frames_rx, config.request_timeout).in_current_span());
         Ok(connection)
     }
 

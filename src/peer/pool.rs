@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::client::{CallError, Connection, Dialer};
 use super::codec::{PeerReply, PeerRequest};
@@ -198,7 +199,7 @@ impl PeerPool {
         let (publish, outcome) = watch::channel(None);
         node.state = State::Connecting(outcome.clone());
         let connect = self.clone().connect(node_id.to_string(), addr, node.attempt, publish);
-        self.inner.dialer.tracker.spawn(connect);
+        self.inner.dialer.tracker.spawn(connect.in_current_span());
         Ok(Lookup::Wait(outcome))
     }
 

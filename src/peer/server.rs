@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::codec::{PeerReply, PeerRequest, RequestFrame, decode_request, encode_reply};
 use super::config::PeerConfig;
@@ -76,7 +77,7 @@ pub async fn serve<S: PeerService>(
             stats: stats.clone(),
             stop: shutdown.child_token(),
         };
-        tracker.spawn(connection.run(stream));
+        tracker.spawn(connection.run(stream).in_current_span());
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::serve_connection;
 use crate::router::Router;
@@ -46,6 +47,6 @@ pub async fn accept_loop(
             });
             continue;
         }
-        tracker.spawn(serve_connection(stream, router.clone(), shutdown.clone()));
+        tracker.spawn(serve_connection(stream, router.clone(), shutdown.clone()).in_current_span());
     }
 }
