@@ -41,16 +41,16 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// A socket could not be bound or read; nothing was started.
-    #[error("socket: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The gossip layer refused its settings; nothing was started.
-    #[error("membership: {0}")]
+    #[error("gossip membership could not start")]
     Membership(#[from] MembershipError),
     /// The peer layer refused its settings; nothing was started.
-    #[error("peer: {0}")]
+    #[error("the peer protocol could not start")]
     Peer(#[from] PeerError),
     /// The cluster secret file could not be read; nothing was started.
-    #[error("cannot read cluster.secret_file {path}: {source}")]
+    #[error("cannot read cluster.secret_file {path}")]
     SecretFile {
         /// The configured path.
         path: String,
