@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
@@ -35,10 +36,11 @@ pub async fn start_node(config: Config, config_file: &str) -> Result<NodeHandle,
 
 /// Runs one node until SIGINT, SIGTERM or `SHUTDOWN`, then stops it gracefully.
 pub async fn run_node(config: Config, config_file: &str) -> Result<(), NodeError> {
+    let mut signals = StopSignals::install();
     let node = start_node(config, config_file).await?;
     let token = node.shutdown_token();
     tokio::select! {
-        signal = stop_signal() => tracing::info!("{signal} received, shutting down"),
+        signal = signals.recv() => tracing::info!("{signal} received, shutting down"),
         _ = token.cancelled() => tracing::info!("SHUTDOWN received, shutting down"),
     }
     node.shutdown().await;
@@ -46,22 +48,40 @@ pub async fn run_node(config: Config, config_file: &str) -> Result<(), NodeError
     Ok(())
 }
 
-/// Resolves on the first SIGINT or SIGTERM, naming it.
-pub async fn stop_signal() -> &'static str {
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = sigterm() => "SIGTERM",
-    }
+/// SIGINT and SIGTERM, watched from the moment [`StopSignals::install`]
+/// runs: install before starting nodes, so a signal that arrives while a
+/// node starts is not lost (nor kills the process with the default action).
+pub struct StopSignals {
+    interrupt: Option<Signal>,
+    terminate: Option<Signal>,
 }
 
-async fn sigterm() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
+impl StopSignals {
+    /// Starts watching both signals. One that cannot be watched is logged
+    /// and ignored.
+    pub fn install() -> StopSignals {
+        let watch = |kind: SignalKind, name: &str| {
+            signal(kind).inspect_err(|err| tracing::warn!("cannot watch {name}: {err}")).ok()
+        };
+        StopSignals {
+            interrupt: watch(SignalKind::interrupt(), "SIGINT"),
+            terminate: watch(SignalKind::terminate(), "SIGTERM"),
         }
-        Err(err) => {
-            tracing::warn!("cannot watch SIGTERM: {err}");
-            std::future::pending().await
+    }
+
+    /// Resolves on the next SIGINT or SIGTERM, naming it.
+    pub async fn recv(&mut self) -> &'static str {
+        async fn next(signal: &mut Option<Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = next(&mut self.interrupt) => "SIGINT",
+            _ = next(&mut self.terminate) => "SIGTERM",
         }
     }
 }
@@ -199,6 +219,7 @@ pub struct LocalClusterError {
 /// gracefully. `SHUTDOWN` sent to a node stops that node alone; the process
 /// ends when none is left.
 pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterError> {
+    let mut signals = StopSignals::install();
     let mut nodes = Vec::with_capacity(configs.len());
     for config in configs {
         let node_id = config.node_id();
@@ -213,7 +234,7 @@ pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterE
     }
     let formed = tokio::select! {
         formed = wait_formed(&nodes, FORM_TIMEOUT) => Some(formed),
-        signal = stop_signal() => {
+        signal = signals.recv() => {
             tracing::info!("{signal} received, shutting down");
             None
         }
@@ -236,7 +257,7 @@ pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterE
             tracing::info!("every node was shut down");
             return Ok(());
         }
-        signal = stop_signal() => tracing::info!("{signal} received, shutting down every node"),
+        signal = signals.recv() => tracing::info!("{signal} received, shutting down every node"),
     }
     stop.cancel();
     all_stopped.await;
