@@ -199,8 +199,12 @@ impl ServerState {
     }
 
     /// Registers a new connection and returns its shared record.
+    ///
+    /// Its `kill` token is a child of the node's shutdown token: a
+    /// connection watches only its own token (uncontended), and shutting
+    /// the node down cancels them all.
     pub fn register_client(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientShared> {
-        let shared = self.new_client(addr, laddr);
+        let shared = self.new_client(addr, laddr, self.shutdown.child_token());
         self.clients.lock().insert(shared.id, shared.clone());
         shared
     }
@@ -209,10 +213,10 @@ impl ServerState {
     /// requests forwarded by other nodes).
     pub fn unlisted_client(&self) -> Arc<ClientShared> {
         let none = SocketAddr::from(([0, 0, 0, 0], 0));
-        self.new_client(none, none)
+        self.new_client(none, none, CancellationToken::new())
     }
 
-    fn new_client(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientShared> {
+    fn new_client(&self, addr: SocketAddr, laddr: SocketAddr, kill: CancellationToken) -> Arc<ClientShared> {
         let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
         Arc::new(ClientShared {
             id,
@@ -225,7 +229,7 @@ impl ServerState {
             fd: AtomicI32::new(-1),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
-            kill: CancellationToken::new(),
+            kill,
         })
     }
 

@@ -56,24 +56,35 @@ pub fn plan(
     if single_local {
         return Plan::Local;
     }
-    let positions: Vec<usize> = spec.key_positions(args.len()).collect();
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for pos in positions {
+    // Common case first, without allocating: every key has one owner.
+    let mut single: Option<&str> = None;
+    let mut mixed = false;
+    for pos in spec.key_positions(args.len()) {
         let Some(owner) = ring.owner(key_slot(&args[pos])) else {
             return Plan::ClusterDown;
         };
+        match single {
+            None => single = Some(owner),
+            Some(first) if first != owner => mixed = true,
+            Some(_) => {}
+        }
+    }
+    let Some(owner) = single else { return Plan::Local };
+    if !mixed {
+        return if owner == topology.local_id { Plan::Local } else { Plan::Remote(owner.to_string()) };
+    }
+    if forwarded || !SPLITTABLE.contains(&base) {
+        return Plan::CrossSlot;
+    }
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for pos in spec.key_positions(args.len()) {
+        let owner = ring.owner(key_slot(&args[pos])).unwrap_or_default();
         match groups.iter_mut().find(|(id, _)| id == owner) {
             Some((_, list)) => list.push(pos),
             None => groups.push((owner.to_string(), vec![pos])),
         }
     }
-    match groups.len() {
-        0 => Plan::Local,
-        1 if groups[0].0 == topology.local_id => Plan::Local,
-        1 => Plan::Remote(groups.pop().map(|(id, _)| id).unwrap_or_default()),
-        _ if !forwarded && SPLITTABLE.contains(&base) => Plan::Split(groups),
-        _ => Plan::CrossSlot,
-    }
+    Plan::Split(groups)
 }
 
 #[cfg(test)]

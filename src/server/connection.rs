@@ -13,7 +13,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
 use crate::cmd::{ClientState, ServerState};
 use crate::protocol::frame::Frame;
@@ -25,7 +24,7 @@ const READ_CHUNK: usize = 16 * 1024;
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 
 /// Serves one client until it closes, errs, idles out or the node shuts down.
-pub async fn serve_connection(mut stream: TcpStream, router: Arc<Router>, shutdown: CancellationToken) {
+pub async fn serve_connection(mut stream: TcpStream, router: Arc<Router>) {
     let server = router.server();
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
@@ -35,32 +34,24 @@ pub async fn serve_connection(mut stream: TcpStream, router: Arc<Router>, shutdo
     shared.fd.store(stream.as_raw_fd(), Ordering::Relaxed);
     let needs_auth = !server.settings.read().requirepass.is_empty();
     let mut client = ClientState::new(shared.clone(), !needs_auth);
-    let result = run(&mut stream, &router, &mut client, &shutdown).await;
+    let result = run(&mut stream, &router, &mut client).await;
     if let Err(e) = result {
         tracing::debug!(client = shared.id, %peer, "connection closed: {e}");
     }
     server.unregister_client(shared.id);
 }
 
-async fn run(
-    stream: &mut TcpStream,
-    router: &Router,
-    client: &mut ClientState,
-    shutdown: &CancellationToken,
-) -> std::io::Result<()> {
+async fn run(stream: &mut TcpStream, router: &Router, client: &mut ClientState) -> std::io::Result<()> {
     let server = router.server();
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let mut decoder = RequestDecoder::default();
     // Created once per connection: registering a fresh waiter on every read
     // would cost a lock on the shared token each time.
+    // The client's own token, a child of the node's shutdown token: checking
+    // it locks only this connection's token, not one shared by all.
     let kill = client.shared.kill.clone();
-    let stop = async {
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            _ = kill.cancelled() => {}
-        }
-    };
+    let stop = kill.cancelled();
     tokio::pin!(stop);
     let idle_sleep = tokio::time::sleep(Duration::from_secs(0));
     tokio::pin!(idle_sleep);
@@ -109,7 +100,7 @@ async fn run(
                 .store(client.shared.created.elapsed().as_millis() as u64, Ordering::Relaxed);
             flush(stream, &mut output, server).await?;
         }
-        if close || shutdown.is_cancelled() || kill.is_cancelled() {
+        if close || kill.is_cancelled() {
             return Ok(());
         }
         input.reserve(READ_CHUNK);

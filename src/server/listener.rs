@@ -47,6 +47,6 @@ pub async fn accept_loop(
             });
             continue;
         }
-        tracker.spawn(serve_connection(stream, router.clone(), shutdown.clone()).in_current_span());
+        tracker.spawn(serve_connection(stream, router.clone()).in_current_span());
     }
 }
