@@ -272,12 +272,6 @@ impl ClientState {
         }
     }
 
-    /// The state of a request another node forwarded here: authenticated (the
-    /// entry node checked the client), speaking `protocol`.
-    pub fn internal(server: &ServerState, protocol: Protocol) -> ClientState {
-        ClientState { protocol, ..ClientState::new(server.unlisted_client(), true) }
-    }
-
     /// A copy for one part of a request split across nodes: same client
     /// record and protocol, no pending close.
     pub fn detached(&self) -> ClientState {

@@ -58,6 +58,12 @@ struct Node {
     attempt: u64,
 }
 
+impl Node {
+    fn new(addr: SocketAddr) -> Node {
+        Node { addr, state: State::Idle, failures: 0, connected_before: false, attempt: 0 }
+    }
+}
+
 #[derive(Debug)]
 enum State {
     Idle,
@@ -163,13 +169,11 @@ impl PeerPool {
     /// wait for (started here if needed), or the backoff error.
     fn lookup(&self, node_id: &str, addr: SocketAddr) -> Result<Lookup, PeerError> {
         let mut nodes = self.inner.nodes.lock();
-        let node = nodes.entry(node_id.to_string()).or_insert_with(|| Node {
-            addr,
-            state: State::Idle,
-            failures: 0,
-            connected_before: false,
-            attempt: 0,
-        });
+        // Known nodes are found without allocating their id.
+        if !nodes.contains_key(node_id) {
+            nodes.insert(node_id.to_string(), Node::new(addr));
+        }
+        let node = nodes.get_mut(node_id).expect("inserted above");
         if node.addr != addr {
             tracing::info!(node_id, old = %node.addr, new = %addr, "peer address changed");
             if let State::Connected(connection) = &node.state {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::cmd::{self, ClientState, Ctx, ServerState};
+use crate::cmd::{self, ClientShared, ClientState, Ctx, ServerState};
 use crate::peer::{PeerReply, PeerRequest, PeerService, RequestBody};
 use crate::protocol::Protocol;
 use crate::store::Store;
@@ -14,12 +14,16 @@ use super::plan::{Plan, plan};
 pub struct NodeService {
     store: Arc<Store>,
     server: Arc<ServerState>,
+    /// One unlisted client record for every forwarded request (they carry
+    /// only keyed commands, which keep no per-client state).
+    internal: Arc<ClientShared>,
 }
 
 impl NodeService {
     /// A service over this node's store.
     pub fn new(store: Arc<Store>, server: Arc<ServerState>) -> NodeService {
-        NodeService { store, server }
+        let internal = server.unlisted_client();
+        NodeService { store, server, internal }
     }
 }
 
@@ -39,7 +43,8 @@ impl PeerService for NodeService {
         }
         // Forwarded requests come from an authenticated entry node and are
         // answered in RESP3 types; the entry node encodes them for its client.
-        let mut client = ClientState::internal(&self.server, Protocol::Resp3);
+        let mut client =
+            ClientState { protocol: Protocol::Resp3, ..ClientState::new(self.internal.clone(), true) };
         let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
         PeerReply::Frame(cmd::execute(&mut ctx, &args))
     }
