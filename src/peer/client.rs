@@ -2,15 +2,15 @@
 //! matched by request id.
 //!
 //! ```text
-//! callers ──Register(id, oneshot)──▶ reader task (owns the pending map) ◀── socket
-//!         ──encoded frame─────────▶ writer (batches) ──▶ socket
+//! callers ──insert(id, oneshot)──▶ pending map ◀──remove(id)── reader ◀── socket
+//!         ──encoded frame────────▶ writer (batches) ──▶ socket
 //! ```
 //!
-//! A caller registers its request with the reader before queueing the
-//! frame, so the reply can never arrive before its registration. One
-//! spawned task runs the reader and the writer; when either stops, the
-//! connection closes and dropping the pending map fails every waiting
-//! caller with `Closed` at once.
+//! A caller puts its request in the shared pending map before queueing
+//! the frame, so the reply can never arrive before its registration, and
+//! registering wakes no task. One spawned task runs the reader and the
+//! writer; when either stops, the connection closes and the reader shuts
+//! the pending map, failing every waiting caller with `Closed` at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,14 +35,15 @@ use super::handshake::Auth;
 use super::negotiate;
 use super::stats::{Counter, Direction, PeerStats};
 
-/// What callers tell the reader task.
-#[derive(Debug)]
-enum Control {
-    /// A request is about to be sent; deliver its reply here.
-    Register(u64, oneshot::Sender<PeerReply>),
-    /// The caller stopped waiting (timeout); forget the request.
-    Cancel(u64),
+/// Requests waiting for their reply, shared by callers and the reader.
+#[derive(Debug, Default)]
+struct Pending {
+    waiting: HashMap<u64, oneshot::Sender<PeerReply>>,
+    /// Set by the reader when it stops: nothing will be delivered anymore.
+    shut: bool,
 }
+
+type PendingMap = Arc<parking_lot::Mutex<Pending>>;
 
 /// Why a call failed.
 #[derive(Debug)]
@@ -59,7 +60,7 @@ pub(crate) enum CallError {
 pub(crate) struct Connection {
     node_id: String,
     frames: mpsc::Sender<Bytes>,
-    control: mpsc::UnboundedSender<Control>,
+    pending: PendingMap,
     in_flight: Semaphore,
     next_id: AtomicU64,
     timeouts_in_a_row: Arc<AtomicU32>,
@@ -113,11 +114,11 @@ impl Connection {
         tracing::debug!(node_id, %addr, "peer connection open");
 
         let (frames, frames_rx) = mpsc::channel(config.max_in_flight);
-        let (control, control_rx) = mpsc::unbounded_channel();
+        let pending = PendingMap::default();
         let connection = Arc::new(Connection {
             node_id: node_id.to_string(),
             frames,
-            control,
+            pending: pending.clone(),
             in_flight: Semaphore::new(config.max_in_flight),
             next_id: AtomicU64::new(1),
             timeouts_in_a_row: Arc::new(AtomicU32::new(0)),
@@ -128,7 +129,7 @@ impl Connection {
         let replies = ReplyReader {
             node_id: node_id.to_string(),
             reader,
-            control: control_rx,
+            pending,
             closed: connection.closed.clone(),
             timeouts_in_a_row: connection.timeouts_in_a_row.clone(),
             stats: dialer.stats.clone(),
@@ -164,12 +165,19 @@ impl Connection {
         let frame = encode_request(id, request, self.config.max_frame_bytes)
             .map_err(|e| CallError::Failed(PeerError::FrameTooLarge { size: e.size, max: e.max }))?;
         let (reply_tx, reply_rx) = oneshot::channel();
-        if self.control.send(Control::Register(id, reply_tx)).is_err() {
-            return Err(CallError::Stale);
+        {
+            let mut pending = self.pending.lock();
+            if pending.shut {
+                return Err(CallError::Stale);
+            }
+            pending.waiting.insert(id, reply_tx);
         }
         match timeout_at(deadline, self.frames.send(frame)).await {
             Ok(Ok(())) => self.stats.bump(Counter::RequestSent),
-            Ok(Err(_)) => return Err(CallError::Stale),
+            Ok(Err(_)) => {
+                self.pending.lock().waiting.remove(&id);
+                return Err(CallError::Stale);
+            }
             Err(_) => return Err(CallError::Failed(self.timed_out(id))),
         }
         match timeout_at(deadline, reply_rx).await {
@@ -183,9 +191,12 @@ impl Connection {
     /// too many timeouts in a row.
     fn timed_out(&self, id: u64) -> PeerError {
         self.stats.bump(Counter::Timeout);
-        if self.control.send(Control::Cancel(id)).is_err() {
+        let mut pending = self.pending.lock();
+        if pending.shut {
             return PeerError::Timeout;
         }
+        pending.waiting.remove(&id);
+        drop(pending);
         let in_a_row = self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         // Exactly one caller sees the count reach the limit.
         if in_a_row == self.config.timeouts_before_close {
@@ -238,7 +249,7 @@ async fn run(
 struct ReplyReader {
     node_id: String,
     reader: FrameReader,
-    control: mpsc::UnboundedReceiver<Control>,
+    pending: PendingMap,
     closed: CancellationToken,
     timeouts_in_a_row: Arc<AtomicU32>,
     stats: Arc<PeerStats>,
@@ -248,16 +259,15 @@ impl ReplyReader {
     /// Delivers replies until the connection closes, then fails whatever is
     /// still pending.
     async fn run(&mut self, stream: &mut OwnedReadHalf) {
-        let mut pending = HashMap::new();
-        while self.deliver_buffered(&mut pending) {
+        // Created once: a fresh cancellation future per read would register
+        // (and take the token's lock) every time.
+        let closed = self.closed.clone();
+        let stop = closed.cancelled();
+        tokio::pin!(stop);
+        while self.deliver_buffered() {
             tokio::select! {
                 biased;
-                _ = self.closed.cancelled() => break,
-                control = self.control.recv() => match control {
-                    Some(control) => apply(&mut pending, control),
-                    // Every handle to the connection is gone.
-                    None => break,
-                },
+                _ = &mut stop => break,
                 read = self.reader.fill(stream) => match read {
                     Ok(0) => {
                         tracing::debug!(node_id = %self.node_id, "peer closed the connection");
@@ -272,14 +282,20 @@ impl ReplyReader {
             }
         }
         self.closed.cancel();
-        if !pending.is_empty() {
-            self.stats.add(Counter::FailedInFlight, pending.len() as u64);
+        // Dropping the senders fails every waiting caller with `Closed`.
+        let failed = {
+            let mut pending = self.pending.lock();
+            pending.shut = true;
+            std::mem::take(&mut pending.waiting)
+        };
+        if !failed.is_empty() {
+            self.stats.add(Counter::FailedInFlight, failed.len() as u64);
         }
     }
 
     /// Matches every complete reply in the buffer to its caller. False when
     /// the connection must close (bad frame).
-    fn deliver_buffered(&mut self, pending: &mut HashMap<u64, oneshot::Sender<PeerReply>>) -> bool {
+    fn deliver_buffered(&mut self) -> bool {
         loop {
             let body = match self.reader.try_next() {
                 Ok(Some(body)) => body,
@@ -290,11 +306,9 @@ impl ReplyReader {
                 Ok(decoded) => decoded,
                 Err(e) => return self.bad_frame(&e),
             };
-            while let Ok(control) = self.control.try_recv() {
-                apply(pending, control);
-            }
             self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-            match pending.remove(&id) {
+            let caller = self.pending.lock().waiting.remove(&id);
+            match caller {
                 Some(caller) => {
                     self.stats.bump(Counter::ReplyReceived);
                     if caller.send(reply).is_err() {
@@ -312,16 +326,5 @@ impl ReplyReader {
         self.stats.bump(Counter::BadFrame);
         tracing::warn!(node_id = %self.node_id, "bad reply frame from peer, closing: {error}");
         false
-    }
-}
-
-fn apply(pending: &mut HashMap<u64, oneshot::Sender<PeerReply>>, control: Control) {
-    match control {
-        Control::Register(id, caller) => {
-            pending.insert(id, caller);
-        }
-        Control::Cancel(id) => {
-            pending.remove(&id);
-        }
     }
 }
