@@ -75,7 +75,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+. "$(dirname "$0")/common.sh"
 
 # Ports below the kernel's ephemeral range, free for TCP and UDP (the gossip
 # port is the peer port, over UDP), and not handed out before in this run.
@@ -111,18 +111,6 @@ start_node() {
     PID[$i]=$!
 }
 
-# One field of node i's CLUSTER INFO (or, given a third argument, of that
-# INFO section); empty if the node does not answer.
-info_field() {
-    local reply
-    if [ $# -gt 2 ]; then
-        reply=$(timeout 2 redis-cli -p "${CLIENT_PORT[$1]}" info "$3" 2>/dev/null) || true
-    else
-        reply=$(timeout 2 redis-cli -p "${CLIENT_PORT[$1]}" cluster info 2>/dev/null) || true
-    fi
-    printf '%s\n' "$reply" | tr -d '\r' | sed -n "s/^$2://p"
-}
-
 # Waits until every node in the list sees `want` members, all serving.
 wait_formed() {
     local want=$1 deadline i pending
@@ -138,9 +126,9 @@ wait_formed() {
             fi
             # The answer must come from our process, not from another
             # server that took the port first.
-            if [ "$(info_field "$i" process_id server)" != "${PID[$i]}" ] ||
-                [ "$(info_field "$i" cluster_known_nodes)" != "$want" ] ||
-                [ "$(info_field "$i" cluster_size)" != "$want" ]; then
+            if [ "$(info_field "${CLIENT_PORT[$i]}" process_id server)" != "${PID[$i]}" ] ||
+                [ "$(info_field "${CLIENT_PORT[$i]}" cluster_known_nodes)" != "$want" ] ||
+                [ "$(info_field "${CLIENT_PORT[$i]}" cluster_size)" != "$want" ]; then
                 pending=1
                 break
             fi
@@ -170,7 +158,7 @@ measure_kill() {
     while [ ${#survivors[@]} -gt 0 ]; do
         local -a still=()
         for i in "${survivors[@]}"; do
-            if [ "$(info_field "$i" cluster_known_nodes)" = "$want" ]; then
+            if [ "$(info_field "${CLIENT_PORT[$i]}" cluster_known_nodes)" = "$want" ]; then
                 now=$(now_ms)
                 [ -z "$FIRST" ] && FIRST=$((now - t0))
             else

@@ -28,7 +28,7 @@ usage() {
     exit 2
 }
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+. "$(dirname "$0")/common.sh"
 
 # The PIDs recorded in the state directory that still run a shoal process.
 live_pids() {
@@ -40,18 +40,6 @@ live_pids() {
             echo "$pid"
         fi
     done
-}
-
-# One field of the CLUSTER INFO (or, given a third argument, the INFO
-# section) of the node on port $1; empty if it does not answer.
-info_field() {
-    local reply
-    if [ $# -gt 2 ]; then
-        reply=$(timeout 2 redis-cli -p "$1" info "$3" 2>/dev/null) || true
-    else
-        reply=$(timeout 2 redis-cli -p "$1" cluster info 2>/dev/null) || true
-    fi
-    printf '%s\n' "$reply" | tr -d '\r' | sed -n "s/^$2://p"
 }
 
 # Whether a listening TCP or a bound UDP socket uses the port (connections
