@@ -207,9 +207,11 @@ fn local_cluster_runs_three_nodes_in_one_process() {
     assert_serves_keys_across_nodes(ports);
 
     let process = &mut processes[0];
-    let banner = process.stdout();
+    // The process prints its banner once it sees the cluster formed itself,
+    // which may be a moment after the nodes answer this test.
     let hint = format!("redis-cli -c -p {} cluster slots", ports.client);
-    assert!(banner.contains(&hint), "the banner does not say `{hint}`:\n{banner}");
+    let banner = wait_for(DEADLINE, || process.stdout().contains(&hint).then_some(()));
+    assert!(banner.is_some(), "the banner does not say `{hint}`:\n{}", process.stdout());
     process.sigterm();
     process.assert_exits_cleanly();
     let log = process.stderr();
