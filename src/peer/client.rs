@@ -12,7 +12,6 @@
 //! writer; when either stops, the connection closes and the reader shuts
 //! the pending map, failing every waiting caller with `Closed` at once.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -38,7 +37,7 @@ use super::stats::{Counter, Direction, PeerStats};
 /// Requests waiting for their reply, shared by callers and the reader.
 #[derive(Debug, Default)]
 struct Pending {
-    waiting: HashMap<u64, oneshot::Sender<PeerReply>>,
+    waiting: ahash::AHashMap<u64, oneshot::Sender<PeerReply>>,
     /// Set by the reader when it stops: nothing will be delivered anymore.
     shut: bool,
 }
