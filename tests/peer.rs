@@ -125,7 +125,7 @@ impl Client {
     }
 
     async fn send(&self, addr: SocketAddr, args: &[&str]) -> Result<PeerReply, PeerError> {
-        self.pool.request(SERVER_ID, addr, command(args)).await
+        self.pool.request(SERVER_ID, addr, &command(args)).await
     }
 
     async fn stop(&self) {
@@ -215,7 +215,7 @@ async fn a_thousand_concurrent_requests_share_one_connection_in_order() {
         let addr = server.addr;
         tasks.spawn(async move {
             let index = i.to_string();
-            let reply = pool.request(SERVER_ID, addr, command(&["ECHO", &index])).await;
+            let reply = pool.request(SERVER_ID, addr, &command(&["ECHO", &index])).await;
             (index, reply)
         });
     }
@@ -301,7 +301,7 @@ async fn a_wrong_cluster_name_or_node_id_is_refused_and_counted() {
     assert_eq!(client.pool.stats().handshake_failures, 1);
 
     let same_cluster = Client::new(config("client-2"));
-    let reply = same_cluster.pool.request("someone-else", server.addr, command(&["PING"])).await;
+    let reply = same_cluster.pool.request("someone-else", server.addr, &command(&["PING"])).await;
     assert_eq!(handshake_reason(reply), (RefusalReason::WrongNode, false));
     eventually("the server to count it", || server.stats().handshake_failures == 2).await;
     assert_eq!(server.stats().connections_accepted, 0);
@@ -320,7 +320,7 @@ async fn a_stopped_server_fails_fast_and_a_new_one_is_reconnected() {
     // A request in flight when the server goes away fails with Closed.
     let pending = {
         let pool = client.pool.clone();
-        tokio::spawn(async move { pool.request(SERVER_ID, addr, command(&["hang", "x"])).await })
+        tokio::spawn(async move { pool.request(SERVER_ID, addr, &command(&["hang", "x"])).await })
     };
     eventually("the request to arrive", || server.stats().requests_received == 2).await;
     let started = Instant::now();
@@ -472,7 +472,7 @@ async fn forget_fails_requests_in_flight_at_once() {
     let pending = {
         let pool = client.pool.clone();
         let addr = server.addr;
-        tokio::spawn(async move { pool.request(SERVER_ID, addr, command(&["hang"])).await })
+        tokio::spawn(async move { pool.request(SERVER_ID, addr, &command(&["hang"])).await })
     };
     eventually("the request to arrive", || server.stats().requests_received == 2).await;
     client.pool.forget(SERVER_ID);
