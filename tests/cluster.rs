@@ -168,3 +168,54 @@ fn groups_with_disjoint_seeds_merge() {
     assert_eq!(conn.call(["SET", "merged", "yes"]).unwrap(), Frame::ok());
     assert_eq!(cluster.conn(3).call(["GET", "merged"]).unwrap(), bulk("yes"));
 }
+
+#[test]
+fn transactions_run_whole_on_the_owner_of_their_keys() {
+    let cluster = Cluster::start(3);
+    let remote = cluster.keys_owned_by("n2", 2);
+    let local = cluster.keys_owned_by("n1", 1);
+    let queued = || Frame::Simple("QUEUED".into());
+    let mut conn = cluster.conn(0);
+
+    // Keys owned by n2, sent to n1: queued on n1, run whole on n2.
+    assert_eq!(conn.call(["MULTI"]).unwrap(), Frame::ok());
+    assert_eq!(conn.call(["SET", &remote[0], "1"]).unwrap(), queued());
+    assert_eq!(conn.call(["INCRBY", &remote[0], "41"]).unwrap(), queued());
+    assert_eq!(conn.call(["SET", &remote[1], "x"]).unwrap(), queued());
+    assert_eq!(conn.call(["PING"]).unwrap(), queued());
+    assert_eq!(
+        conn.call(["EXEC"]).unwrap(),
+        Frame::Array(vec![Frame::ok(), Frame::Integer(42), Frame::ok(), Frame::Simple("PONG".into())])
+    );
+    assert_eq!(cluster.conn(2).call(["GET", &remote[0]]).unwrap(), bulk("42"));
+
+    // A watched key changed through another node aborts the transaction.
+    assert_eq!(conn.call(["WATCH", &remote[0]]).unwrap(), Frame::ok());
+    assert_eq!(cluster.conn(2).call(["SET", &remote[0], "changed"]).unwrap(), Frame::ok());
+    conn.call(["MULTI"]).unwrap();
+    conn.call(["SET", &remote[0], "mine"]).unwrap();
+    assert_eq!(conn.call(["EXEC"]).unwrap(), Frame::NullArray);
+    assert_eq!(conn.call(["GET", &remote[0]]).unwrap(), bulk("changed"));
+
+    // Unchanged: it runs.
+    conn.call(["WATCH", &remote[0], &remote[1]]).unwrap();
+    conn.call(["MULTI"]).unwrap();
+    conn.call(["APPEND", &remote[1], "y"]).unwrap();
+    assert_eq!(conn.call(["EXEC"]).unwrap(), Frame::Array(vec![Frame::Integer(2)]));
+
+    // Keys owned by different nodes: refused, and the transaction is gone.
+    let crossslot = Frame::Error("CROSSSLOT Keys in request don't hash to the same slot".into());
+    conn.call(["MULTI"]).unwrap();
+    conn.call(["SET", &remote[0], "a"]).unwrap();
+    conn.call(["SET", &local[0], "b"]).unwrap();
+    assert_eq!(conn.call(["EXEC"]).unwrap(), crossslot);
+    assert_eq!(conn.call(["EXEC"]).unwrap(), Frame::Error("ERR EXEC without MULTI".into()));
+    assert_eq!(conn.call(["EXISTS", &local[0]]).unwrap(), Frame::Integer(0));
+    // A single command over several owners is refused while queueing.
+    conn.call(["MULTI"]).unwrap();
+    assert_eq!(conn.call(["MSET", &remote[0], "a", &local[0], "b"]).unwrap(), crossslot);
+    assert_eq!(
+        conn.call(["EXEC"]).unwrap(),
+        Frame::Error("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+}

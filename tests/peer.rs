@@ -35,7 +35,9 @@ struct EchoService {
 
 impl PeerService for EchoService {
     fn handle<'a>(&'a self, from_node: &'a str, request: PeerRequest) -> Handled<'a> {
-        let RequestBody::Command { args } = request.body;
+        let RequestBody::Command { args } = request.body else {
+            return Handled::Now(PeerReply::Error("only commands are echoed".into()));
+        };
         if let Some(arg) = args.get(1) {
             self.arrivals.lock().push(arg.clone());
         }

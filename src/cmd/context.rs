@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use tokio_util::sync::CancellationToken;
 
+use super::transaction::{Multi, Watched};
 use crate::protocol::Protocol;
 use crate::ring::MemberState;
 use crate::store::Store;
@@ -258,6 +259,10 @@ pub struct ClientState {
     /// Set by a command whose reply must not be sent (`SHUTDOWN` closes the
     /// connection without one, as Redis does); cleared after each command.
     pub drop_reply: bool,
+    /// The transaction being queued, between `MULTI` and `EXEC`.
+    pub multi: Option<Multi>,
+    /// Keys under `WATCH`.
+    pub watched: Vec<Watched>,
 }
 
 impl ClientState {
@@ -269,6 +274,8 @@ impl ClientState {
             authenticated,
             close_after_reply: false,
             drop_reply: false,
+            multi: None,
+            watched: Vec::new(),
         }
     }
 

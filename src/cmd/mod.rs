@@ -25,6 +25,7 @@ mod spec;
 pub mod string;
 #[cfg(test)]
 mod testing;
+pub mod transaction;
 
 use ahash::AHashMap as HashMap;
 use std::sync::LazyLock;
@@ -61,6 +62,7 @@ impl CommandTable {
             client::COMMANDS,
             cluster::COMMANDS,
             shoal::COMMANDS,
+            transaction::COMMANDS,
         ];
         let commands: Vec<&'static CommandSpec> = families.iter().flat_map(|f| f.iter()).collect();
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name, i as u16)).collect();
@@ -118,6 +120,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok((index, spec)) => execute_resolved(ctx, index, spec, args),
         Err(err) => {
             ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            transaction::flag_aborted(ctx.client);
             Frame::Error(err.to_string())
         }
     }
@@ -133,25 +136,49 @@ pub fn execute_resolved(ctx: &mut Ctx<'_>, index: u16, spec: &'static CommandSpe
     }
 }
 
+/// Runs one queued command of a transaction: the caller (`EXEC`) holds the
+/// store's exclusive gate, and the command was checked when it was queued.
+pub fn execute_in_transaction(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let result = resolve(args).and_then(|(index, spec)| {
+        ctx.client.shared.last_cmd.store(index, std::sync::atomic::Ordering::Relaxed);
+        (spec.handler)(ctx, args)
+    });
+    result.unwrap_or_else(|err| Frame::Error(err.to_string()))
+}
+
 fn dispatch(
     ctx: &mut Ctx<'_>,
     index: u16,
     spec: &'static CommandSpec,
     args: &[Bytes],
 ) -> Result<Frame, CmdError> {
+    let checked = check(ctx, spec, args);
+    if checked.is_err() {
+        transaction::flag_aborted(ctx.client);
+    }
+    checked?;
+    ctx.client.shared.last_cmd.store(index, std::sync::atomic::Ordering::Relaxed);
+    if ctx.client.multi.is_some() && !transaction::runs_in_multi(spec) {
+        return transaction::queue(ctx, spec, args);
+    }
+    if transaction::takes_whole_store(spec) {
+        let _exclusive = ctx.store.exclusive();
+        return (spec.handler)(ctx, args);
+    }
+    let _shared = ctx.store.shared();
+    (spec.handler)(ctx, args)
+}
+
+/// What Redis checks before running or queueing a command.
+fn check(ctx: &Ctx<'_>, spec: &CommandSpec, args: &[Bytes]) -> Result<(), CmdError> {
     if !spec.arity_ok(args.len()) {
         return Err(CmdError::WrongArity(spec.name.to_string()));
     }
     if !ctx.client.authenticated && !spec.has_flag("no_auth") {
         return Err(CmdError::NoAuth);
     }
-    ctx.client.shared.last_cmd.store(index, std::sync::atomic::Ordering::Relaxed);
-    if spec.has_flag("exclusive") {
-        // The handler takes the store's exclusive gate itself.
-        return (spec.handler)(ctx, args);
-    }
-    let _shared = ctx.store.shared();
-    (spec.handler)(ctx, args)
+    Ok(())
 }
 
 fn unknown_command(args: &[Bytes]) -> CmdError {

@@ -7,6 +7,10 @@
 //! ```text
 //! request: kind u8 | request id u64 | view id u64 | flags u8 | body
 //!          kind 1 (command): argc varint, then per argument len varint + bytes
+//!          kind 2 (stamps): key count varint, then per key len varint + bytes
+//!          kind 3 (transaction): watched count varint, then per watched key
+//!                 len varint + bytes, version u64, removals u64; then
+//!                 command count varint, then per command a kind 1 body
 //! reply:   request id u64 | status u8 | body
 //!          status 0 (frame): a reply value (see `frame_codec`)
 //!          status 1 (wrong owner): the receiver's view id u64
@@ -30,6 +34,8 @@ const REQUEST_HEADER_LEN: usize = 1 + 8 + 8 + 1;
 const REPLY_HEADER_LEN: usize = 8 + 1;
 
 const KIND_COMMAND: u8 = 1;
+const KIND_STAMPS: u8 = 2;
+const KIND_TRANSACTION: u8 = 3;
 const FLAG_FORWARDED: u8 = 0x01;
 
 const STATUS_FRAME: u8 = 0;
@@ -66,6 +72,29 @@ pub enum RequestBody {
         /// what you keep.
         args: Vec<Bytes>,
     },
+    /// The `WATCH` stamps of keys the receiver owns.
+    Stamps {
+        /// The keys.
+        keys: Vec<Bytes>,
+    },
+    /// A whole transaction (`MULTI` .. `EXEC`) whose keys the receiver owns.
+    Transaction {
+        /// Keys under `WATCH` with the stamps the receiver gave them.
+        watched: Vec<WatchedKey>,
+        /// The queued commands, in order.
+        commands: Vec<Vec<Bytes>>,
+    },
+}
+
+/// A watched key and its stamp (see the store's `KeyStamp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedKey {
+    /// The key.
+    pub key: Bytes,
+    /// The key's version when watched; 0 if it did not exist.
+    pub version: u64,
+    /// Removals from the key's slot when watched.
+    pub removals: u64,
 }
 
 /// The answer to one request.
@@ -140,22 +169,54 @@ fn start_frame(out: &mut BytesMut, body_len: usize, max: usize) -> Result<(), Fr
 /// # Errors
 /// [`FrameTooLarge`] when the body would exceed `max`; nothing is allocated.
 pub fn encode_request(id: u64, request: &PeerRequest, max: usize) -> Result<Bytes, FrameTooLarge> {
-    let RequestBody::Command { args } = &request.body;
-    let body_len = REQUEST_HEADER_LEN
-        + varint_len(args.len() as u64)
-        + args.iter().map(|arg| bytes_len(arg.len())).sum::<usize>();
+    let (kind, len) = match &request.body {
+        RequestBody::Command { args } => (KIND_COMMAND, args_len(args)),
+        RequestBody::Stamps { keys } => (KIND_STAMPS, args_len(keys)),
+        RequestBody::Transaction { watched, commands } => {
+            let watched_len = varint_len(watched.len() as u64)
+                + watched.iter().map(|w| bytes_len(w.key.len()) + 16).sum::<usize>();
+            let commands_len =
+                varint_len(commands.len() as u64) + commands.iter().map(|args| args_len(args)).sum::<usize>();
+            (KIND_TRANSACTION, watched_len + commands_len)
+        }
+    };
+    let body_len = REQUEST_HEADER_LEN + len;
     let mut out = BytesMut::new();
     start_frame(&mut out, body_len, max)?;
-    out.put_u8(KIND_COMMAND);
+    out.put_u8(kind);
     out.put_u64(id);
     out.put_u64(request.view_id);
     out.put_u8(if request.forwarded { FLAG_FORWARDED } else { 0 });
-    put_varint(&mut out, args.len() as u64);
-    for arg in args {
-        put_bytes(&mut out, arg);
+    match &request.body {
+        RequestBody::Command { args } => put_args(&mut out, args),
+        RequestBody::Stamps { keys } => put_args(&mut out, keys),
+        RequestBody::Transaction { watched, commands } => {
+            put_varint(&mut out, watched.len() as u64);
+            for w in watched {
+                put_bytes(&mut out, &w.key);
+                out.put_u64(w.version);
+                out.put_u64(w.removals);
+            }
+            put_varint(&mut out, commands.len() as u64);
+            for args in commands {
+                put_args(&mut out, args);
+            }
+        }
     }
     debug_assert_eq!(out.len(), LEN_PREFIX + body_len);
     Ok(out.freeze())
+}
+
+/// Encoded length of a list of byte strings.
+fn args_len(args: &[Bytes]) -> usize {
+    varint_len(args.len() as u64) + args.iter().map(|arg| bytes_len(arg.len())).sum::<usize>()
+}
+
+fn put_args(out: &mut BytesMut, args: &[Bytes]) {
+    put_varint(out, args.len() as u64);
+    for arg in args {
+        put_bytes(out, arg);
+    }
 }
 
 /// Reads a request body (prefix removed).
@@ -181,19 +242,41 @@ pub(crate) fn decode_request(body: Bytes) -> Result<RequestFrame, DecodeError> {
 }
 
 fn decode_request_body(kind: u8, flags: u8, cursor: &mut Cursor) -> Result<RequestBody, DecodeError> {
-    if kind != KIND_COMMAND {
+    if !matches!(kind, KIND_COMMAND | KIND_STAMPS | KIND_TRANSACTION) {
         return Err(DecodeError::UnknownKind(kind));
     }
     if flags & !FLAG_FORWARDED != 0 {
         return Err(DecodeError::Malformed("unknown flags"));
     }
+    let body = match kind {
+        KIND_COMMAND => RequestBody::Command { args: read_args(cursor)? },
+        KIND_STAMPS => RequestBody::Stamps { keys: read_args(cursor)? },
+        _ => {
+            let count = cursor.count(1 + 16)?;
+            let mut watched = Vec::with_capacity(count.min(4096));
+            for _ in 0..count {
+                let key = cursor.bytes()?;
+                watched.push(WatchedKey { key, version: cursor.u64()?, removals: cursor.u64()? });
+            }
+            let count = cursor.count(1)?;
+            let mut commands = Vec::with_capacity(count.min(4096));
+            for _ in 0..count {
+                commands.push(read_args(cursor)?);
+            }
+            RequestBody::Transaction { watched, commands }
+        }
+    };
+    cursor.finish()?;
+    Ok(body)
+}
+
+fn read_args(cursor: &mut Cursor) -> Result<Vec<Bytes>, DecodeError> {
     let argc = cursor.count(1)?;
     let mut args = Vec::with_capacity(argc.min(4096));
     for _ in 0..argc {
         args.push(cursor.bytes()?);
     }
-    cursor.finish()?;
-    Ok(RequestBody::Command { args })
+    Ok(args)
 }
 
 /// The whole frame (prefix included) answering request `id`.
@@ -295,6 +378,27 @@ mod tests {
             PeerRequest::command(7, false, args(&["SET", "k", "v"])),
             PeerRequest::command(u64::MAX, true, vec![Bytes::from_static(b"\x00\xff\r\n"), Bytes::new()]),
             PeerRequest::command(0, false, vec![]),
+            PeerRequest {
+                view_id: 3,
+                forwarded: true,
+                body: RequestBody::Stamps { keys: args(&["a", "b"]) },
+            },
+            PeerRequest {
+                view_id: 9,
+                forwarded: true,
+                body: RequestBody::Transaction {
+                    watched: vec![
+                        WatchedKey { key: Bytes::from_static(b"w"), version: u64::MAX, removals: 0 },
+                        WatchedKey { key: Bytes::new(), version: 0, removals: 17 },
+                    ],
+                    commands: vec![args(&["SET", "k", "v"]), vec![], args(&["INCR", "n"])],
+                },
+            },
+            PeerRequest {
+                view_id: 0,
+                forwarded: false,
+                body: RequestBody::Transaction { watched: vec![], commands: vec![] },
+            },
         ] {
             let wire = encode_request(42, &request, MAX).unwrap();
             let frame = decode_request(only_body(&wire)).unwrap();

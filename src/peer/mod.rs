@@ -34,7 +34,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{FrameTooLarge, PeerReply, PeerRequest, RequestBody};
+pub use codec::{FrameTooLarge, PeerReply, PeerRequest, RequestBody, WatchedKey};
 pub use config::{MIN_FRAME_BYTES, PeerConfig};
 pub use error::PeerError;
 pub use handshake::{HandshakeError, MAX_NODE_ID_LEN, PROTOCOL_VERSION, RefusalReason};

@@ -1,5 +1,5 @@
-//! Forwarding one request to the node that owns its keys, with the
-//! bounded retry that covers the moments when nodes disagree about the ring.
+//! Sending a request to the node that owns its keys, with the bounded
+//! retry that covers the moments when nodes disagree about the ring.
 
 use std::time::Duration;
 
@@ -10,9 +10,18 @@ use super::plan::{Plan, plan};
 use crate::cmd::{self, ClientState, CmdError};
 use crate::peer::{PeerReply, PeerRequest, RequestBody};
 use crate::protocol::Frame;
+use crate::topology::Topology;
 
 /// Pauses between attempts while the ring converges: about a second in all.
 const RETRY_PAUSES_MS: &[u64] = &[20, 40, 80, 160, 300, 400];
+
+/// Where a request goes, decided afresh for every attempt.
+pub(super) enum Target {
+    /// This node owns the keys (now): the caller runs the request here.
+    Here,
+    /// The node with this id.
+    Node(String),
+}
 
 /// Runs `args` wherever the current ring says, forwarding when needed, and
 /// retrying (re-planning each time) on `wrong owner` and on peers that
@@ -23,28 +32,54 @@ pub(super) async fn forward_with_retry(
     args: Vec<Bytes>,
 ) -> Result<Frame, CmdError> {
     let (_, spec) = cmd::resolve(&args)?;
-    // Built once; each attempt stamps the view it planned with.
     let mut request = PeerRequest::command(0, true, args);
+    let target = |topology: &Topology, request: &PeerRequest| {
+        let RequestBody::Command { args } = &request.body else { unreachable!("built as a command") };
+        match plan(spec, args, topology, true, false) {
+            Plan::Local => Ok(Target::Here),
+            Plan::Remote(owner) => Ok(Target::Node(owner)),
+            Plan::ClusterDown => Err(cluster_down()),
+            _ => Err(cross_slot()),
+        }
+    };
+    match send_with_retry(router, &mut request, target).await? {
+        Some(frame) => Ok(frame),
+        None => {
+            let RequestBody::Command { args } = &request.body else { unreachable!("built as a command") };
+            Ok(router.run_local(client, args))
+        }
+    }
+}
+
+/// Sends `request` to the node `target` names in the current topology,
+/// retrying on `wrong owner` and unreachable peers. `Ok(None)` when the
+/// target turned out to be this node: nothing was run, the caller runs it.
+pub(super) async fn send_with_retry(
+    router: &Router,
+    request: &mut PeerRequest,
+    target: impl Fn(&Topology, &PeerRequest) -> Result<Target, CmdError>,
+) -> Result<Option<Frame>, CmdError> {
     let mut last_problem = String::new();
     for attempt in 0..=RETRY_PAUSES_MS.len() {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(RETRY_PAUSES_MS[attempt - 1])).await;
         }
-        let topology = router.server.topology();
-        let RequestBody::Command { args } = &request.body;
-        let owner = match plan(spec, args, &topology, true, false) {
-            Plan::Local => return Ok(router.run_local(client, args)),
-            Plan::Remote(owner) => owner,
-            Plan::ClusterDown => return Err(CmdError::Other("CLUSTERDOWN The cluster is down".into())),
-            _ => return Err(CmdError::Other("CROSSSLOT Keys in request don't hash to the same slot".into())),
+        let (owner, addr) = {
+            let topology = router.server.topology.load();
+            let owner = match target(&topology, request)? {
+                Target::Here => return Ok(None),
+                Target::Node(owner) => owner,
+            };
+            let Some(member) = topology.member(&owner) else {
+                last_problem = format!("owner {owner} is not a live member");
+                continue;
+            };
+            // Each attempt carries the view it was planned in.
+            request.view_id = topology.view_id();
+            (owner, member.peer_addr)
         };
-        let Some(member) = topology.member(&owner) else {
-            last_problem = format!("owner {owner} is not a live member");
-            continue;
-        };
-        request.view_id = topology.view_id();
-        match router.pool.request(&owner, member.peer_addr, &request).await {
-            Ok(PeerReply::Frame(frame)) => return Ok(frame),
+        match router.pool.request(&owner, addr, request).await {
+            Ok(PeerReply::Frame(frame)) => return Ok(Some(frame)),
             Ok(PeerReply::WrongOwner { view_id }) => {
                 last_problem = format!("node {owner} does not own the keys in its view {view_id:016x}");
             }
@@ -53,7 +88,7 @@ pub(super) async fn forward_with_retry(
                 last_problem = format!("node {owner} is unreachable: {err}");
             }
             Err(err) => {
-                // The command may have run: retrying could run it twice.
+                // The request may have run: retrying could run it twice.
                 return Err(CmdError::Other(format!(
                     "TRYAGAIN node {owner} did not answer ({err}); the command may or may not have run"
                 )));
@@ -61,4 +96,14 @@ pub(super) async fn forward_with_retry(
         }
     }
     Err(CmdError::Other(format!("TRYAGAIN the cluster is changing: {last_problem}")))
+}
+
+/// Redis Cluster's error for keys owned by different nodes.
+pub(super) fn cross_slot() -> CmdError {
+    CmdError::Other("CROSSSLOT Keys in request don't hash to the same slot".into())
+}
+
+/// Redis Cluster's error when a slot has no owner.
+pub(super) fn cluster_down() -> CmdError {
+    CmdError::Other("CLUSTERDOWN The cluster is down".into())
 }

@@ -14,12 +14,13 @@ mod forward;
 mod plan;
 mod service;
 mod split;
+mod transaction;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use plan::{Plan, plan};
+pub use plan::{KeysOwner, Plan, command_keys, keys_owner, plan};
 pub use service::NodeService;
 
 use crate::cmd::{self, ClientState, CmdError, CommandSpec, Ctx, ServerState};
@@ -35,6 +36,13 @@ pub enum Route {
     Dispatch,
     /// Another node, several, or an error decided by the cluster.
     Elsewhere(Plan),
+    /// `EXEC` of a transaction whose keys another node owns.
+    ExecRemote,
+    /// `EXEC` of a transaction that cannot run (keys on several nodes):
+    /// discarded with this error.
+    ExecRefused(CmdError),
+    /// `WATCH` of keys other nodes own.
+    WatchAcross,
 }
 
 /// Runs requests where they belong. One per node, shared by connections.
@@ -74,6 +82,11 @@ impl Router {
             return Route::Dispatch;
         }
         let topology = self.server.topology.load();
+        if (client.multi.is_some() || spec.name == "watch")
+            && let Some(route) = transaction_route(client, index, spec, args, &topology)
+        {
+            return route;
+        }
         match plan(spec, args, &topology, false, self.cluster_keyspace) {
             Plan::Local => Route::Local(index, spec),
             other => Route::Elsewhere(other),
@@ -90,7 +103,25 @@ impl Router {
             }
             Route::Dispatch => self.run_local(client, args),
             Route::Elsewhere(plan) => self.run_planned(client, args, plan).await,
+            Route::ExecRemote => {
+                self.count_command();
+                self.exec_remote(client).await
+            }
+            Route::ExecRefused(err) => {
+                self.count_command();
+                client.multi = None;
+                client.watched.clear();
+                Frame::Error(err.to_string())
+            }
+            Route::WatchAcross => {
+                self.count_command();
+                self.watch_across(client, args).await
+            }
         }
+    }
+
+    fn count_command(&self) {
+        self.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs a request here.
@@ -112,11 +143,49 @@ impl Router {
             }
             Plan::Split(groups) => split::run_split(self, client, args, groups).await,
             Plan::FanOut => fanout::run_fanout(self, client, args).await,
-            Plan::CrossSlot => {
-                Err(CmdError::Other("CROSSSLOT Keys in request don't hash to the same slot".into()))
-            }
-            Plan::ClusterDown => Err(CmdError::Other("CLUSTERDOWN The cluster is down".into())),
+            Plan::CrossSlot => Err(forward::cross_slot()),
+            Plan::ClusterDown => Err(forward::cluster_down()),
         };
+        if result.is_err() {
+            // Refused while queueing: the transaction will abort.
+            cmd::transaction::flag_aborted(client);
+        }
         result.unwrap_or_else(|e| Frame::Error(e.to_string()))
+    }
+}
+
+/// How a request of a client in a transaction (or watching keys) is
+/// routed, when that differs from the usual plan: commands queued inside
+/// `MULTI` stay here (only keys spread over nodes are refused at once, as
+/// Redis Cluster does), `EXEC` goes where the transaction's keys are, and
+/// `WATCH` asks the owners of its keys.
+fn transaction_route(
+    client: &ClientState,
+    index: u16,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+    topology: &crate::topology::Topology,
+) -> Option<Route> {
+    let local = |owner: &str| owner == topology.local_id;
+    if client.multi.is_some() && !cmd::transaction::runs_in_multi(spec) {
+        return Some(match keys_owner(command_keys(args), topology) {
+            KeysOwner::Several => Route::Elsewhere(Plan::CrossSlot),
+            KeysOwner::Unowned => Route::Elsewhere(Plan::ClusterDown),
+            _ => Route::Local(index, spec),
+        });
+    }
+    match spec.name {
+        "exec" => Some(match transaction::exec_place(client, topology) {
+            transaction::ExecPlace::Here => Route::Local(index, spec),
+            transaction::ExecPlace::Remote => Route::ExecRemote,
+            transaction::ExecPlace::Refused(err) => Route::ExecRefused(err),
+        }),
+        "watch" if client.multi.is_none() => {
+            let all_local = args[1..]
+                .iter()
+                .all(|key| topology.serving.owner(crate::keyslot::key_slot(key)).is_some_and(local));
+            Some(if all_local { Route::Local(index, spec) } else { Route::WatchAcross })
+        }
+        _ => None,
     }
 }

@@ -33,6 +33,43 @@ pub enum Plan {
     ClusterDown,
 }
 
+/// Who owns a set of keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysOwner<'t> {
+    /// No keys at all.
+    NoKeys,
+    /// One node owns every key.
+    One(&'t str),
+    /// The keys are owned by different nodes.
+    Several,
+    /// A key's slot has no owner.
+    Unowned,
+}
+
+/// Who owns all of `keys` in `topology`'s serving ring.
+pub fn keys_owner<'t, 'k>(keys: impl IntoIterator<Item = &'k [u8]>, topology: &'t Topology) -> KeysOwner<'t> {
+    let ring = &topology.serving;
+    let mut single: Option<&'t str> = None;
+    for key in keys {
+        let Some(owner) = ring.owner(key_slot(key)) else { return KeysOwner::Unowned };
+        match single {
+            None => single = Some(owner),
+            Some(first) if first != owner => return KeysOwner::Several,
+            Some(_) => {}
+        }
+    }
+    single.map_or(KeysOwner::NoKeys, KeysOwner::One)
+}
+
+/// The keys of a command (by its table entry), or none if it is unknown.
+pub fn command_keys(args: &[Bytes]) -> impl Iterator<Item = &[u8]> {
+    let positions = match crate::cmd::resolve(args) {
+        Ok((_, spec)) if spec.arity_ok(args.len()) => Some(spec.key_positions(args.len())),
+        _ => None,
+    };
+    positions.into_iter().flatten().map(|pos| &args[pos][..])
+}
+
 /// Decides where `args` (a command resolved to `spec`) runs.
 ///
 /// `forwarded` requests always run locally when their keys are local, and

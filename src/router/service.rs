@@ -3,11 +3,16 @@
 use std::sync::Arc;
 
 use crate::cmd::{self, ClientShared, ClientState, Ctx, ServerState};
-use crate::peer::{Handled, PeerReply, PeerRequest, PeerService, RequestBody};
+use bytes::Bytes;
+
+use crate::cmd::transaction::Watched;
+use crate::peer::{Handled, PeerReply, PeerRequest, PeerService, RequestBody, WatchedKey};
+use crate::protocol::Frame;
 use crate::protocol::Protocol;
+use crate::store::KeyStamp;
 use crate::store::Store;
 
-use super::plan::{Plan, plan};
+use super::plan::{KeysOwner, Plan, command_keys, keys_owner, plan};
 
 /// Serves forwarded commands: runs them if this node owns their keys in its
 /// own view, else answers `wrong owner` (never forwards again).
@@ -29,21 +34,46 @@ impl NodeService {
 
 impl PeerService for NodeService {
     fn handle<'a>(&'a self, from_node: &'a str, request: PeerRequest) -> Handled<'a> {
-        Handled::Now(self.run_command(from_node, request))
+        let reply = match request.body {
+            RequestBody::Command { args } => self.run_command(from_node, args),
+            RequestBody::Stamps { keys } => self.stamps(from_node, keys),
+            RequestBody::Transaction { watched, commands } => self.transaction(from_node, watched, commands),
+        };
+        Handled::Now(reply)
     }
 }
 
 impl NodeService {
+    /// A context for running forwarded requests. They come from an
+    /// authenticated entry node and are answered in RESP3 types; the entry
+    /// node encodes the reply for its client.
+    fn client(&self) -> ClientState {
+        ClientState { protocol: Protocol::Resp3, ..ClientState::new(self.internal.clone(), true) }
+    }
+
+    /// `wrong owner` unless this node owns every one of `keys` in its view.
+    fn check_owned<'k>(
+        &self,
+        from_node: &str,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Result<(), PeerReply> {
+        let topology = self.server.topology.load();
+        match keys_owner(keys, &topology) {
+            KeysOwner::NoKeys => Ok(()),
+            KeysOwner::One(owner) if owner == topology.local_id => Ok(()),
+            _ => {
+                tracing::debug!(from = from_node, "forwarded request for keys this node does not own");
+                Err(PeerReply::WrongOwner { view_id: topology.view_id() })
+            }
+        }
+    }
+
     /// Runs a forwarded command if this node owns its keys in its own view.
-    fn run_command(&self, from_node: &str, request: PeerRequest) -> PeerReply {
-        let RequestBody::Command { args } = request.body;
+    fn run_command(&self, from_node: &str, args: Vec<Bytes>) -> PeerReply {
         if args.is_empty() {
             return PeerReply::Error("empty command".into());
         }
-        // Forwarded requests come from an authenticated entry node and are
-        // answered in RESP3 types; the entry node encodes them for its client.
-        let mut client =
-            ClientState { protocol: Protocol::Resp3, ..ClientState::new(self.internal.clone(), true) };
+        let mut client = self.client();
         let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
         let Ok((index, spec)) = cmd::resolve(&args) else {
             return PeerReply::Frame(cmd::execute(&mut ctx, &args));
@@ -56,5 +86,43 @@ impl NodeService {
             }
         }
         PeerReply::Frame(cmd::execute_resolved(&mut ctx, index, spec, &args))
+    }
+
+    /// The `WATCH` stamps of keys this node owns, as `[version, removals]`
+    /// integer pairs in key order.
+    fn stamps(&self, from_node: &str, keys: Vec<Bytes>) -> PeerReply {
+        if let Err(wrong_owner) = self.check_owned(from_node, keys.iter().map(|k| &k[..])) {
+            return wrong_owner;
+        }
+        let _shared = self.store.shared();
+        let mut items = Vec::with_capacity(keys.len() * 2);
+        for key in &keys {
+            let stamp = self.store.lock(key).stamp(key);
+            items.push(Frame::Integer(stamp.version as i64));
+            items.push(Frame::Integer(stamp.removals as i64));
+        }
+        PeerReply::Frame(Frame::Array(items))
+    }
+
+    /// Runs a whole transaction whose keys this node owns, as `EXEC` would.
+    fn transaction(&self, from_node: &str, watched: Vec<WatchedKey>, commands: Vec<Vec<Bytes>>) -> PeerReply {
+        let watched_keys = watched.iter().map(|w| &w.key[..]);
+        let keys = watched_keys.chain(commands.iter().flat_map(|args| command_keys(args)));
+        if let Err(wrong_owner) = self.check_owned(from_node, keys) {
+            return wrong_owner;
+        }
+        let view_id = self.server.topology.load().view_id();
+        let watched: Vec<Watched> = watched
+            .into_iter()
+            .map(|w| Watched {
+                key: w.key,
+                stamp: KeyStamp { version: w.version, removals: w.removals },
+                view_id,
+            })
+            .collect();
+        let mut client = self.client();
+        let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
+        let _exclusive = self.store.exclusive();
+        PeerReply::Frame(cmd::transaction::run_queued(&mut ctx, &watched, &commands))
     }
 }

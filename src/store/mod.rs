@@ -38,6 +38,31 @@ pub struct StoreStats {
     pub keyspace_misses: AtomicU64,
 }
 
+/// What `WATCH` remembers of a key, to tell at `EXEC` whether it changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyStamp {
+    /// The live entry's version; 0 when the key does not exist.
+    pub version: u64,
+    /// Removals from the key's slot so far (see [`SlotTable::removals`]).
+    pub removals: u64,
+}
+
+impl KeyStamp {
+    /// True when a key stamped `self` earlier, stamped `now` at present,
+    /// may have changed in between. A live key changed when its version
+    /// did (every write stamps a new one; deletion and expiry leave none).
+    /// An absent key changed when it exists now, or when its slot lost
+    /// an entry meanwhile (it may have been created and deleted again):
+    /// conservative, as another key of the slot may have been removed.
+    pub fn changed_since(&self, now: &KeyStamp) -> bool {
+        if self.version != 0 {
+            now.version != self.version
+        } else {
+            now.version != 0 || now.removals != self.removals
+        }
+    }
+}
+
 /// Every key this node holds.
 pub struct Store {
     slots: Box<[Mutex<SlotTable>]>,
@@ -331,6 +356,12 @@ impl<'a> Locked<'a> {
         let counter = if entry.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
         counter.fetch_add(1, Ordering::Relaxed);
         entry
+    }
+
+    /// The key's stamp for `WATCH` (expiring it first if its TTL passed).
+    pub fn stamp(&mut self, key: &[u8]) -> KeyStamp {
+        let version = self.get(key).map_or(0, |e| e.version);
+        KeyStamp { version, removals: self.table(key).removals() }
     }
 
     /// True if `key` exists (and has not expired).

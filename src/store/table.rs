@@ -14,6 +14,9 @@ pub struct SlotTable {
     map: HashMap<Box<[u8]>, Entry, ahash::RandomState>,
     volatile: usize,
     bytes: usize,
+    /// Entries ever removed from this slot (deleted, expired, flushed):
+    /// lets `WATCH` notice a key created and deleted again.
+    removals: u64,
 }
 
 /// What a change did to the accounted bytes (the store sums these).
@@ -22,7 +25,7 @@ pub type BytesDelta = isize;
 impl SlotTable {
     /// An empty table hashing with `hasher`.
     pub fn new(hasher: ahash::RandomState) -> SlotTable {
-        SlotTable { map: HashMap::with_hasher(hasher), volatile: 0, bytes: 0 }
+        SlotTable { map: HashMap::with_hasher(hasher), volatile: 0, bytes: 0, removals: 0 }
     }
 
     /// Number of entries (expired ones not yet removed included).
@@ -38,6 +41,11 @@ impl SlotTable {
     /// Entries that have a TTL.
     pub fn volatile_len(&self) -> usize {
         self.volatile
+    }
+
+    /// How many entries were ever removed from this slot.
+    pub fn removals(&self) -> u64 {
+        self.removals
     }
 
     /// Accounted bytes of this slot's entries.
@@ -84,6 +92,7 @@ impl SlotTable {
     pub fn remove(&mut self, key: &[u8]) -> (Option<Entry>, BytesDelta) {
         match self.map.remove(key) {
             Some(old) => {
+                self.removals += 1;
                 if old.is_volatile() {
                     self.volatile -= 1;
                 }
@@ -141,6 +150,7 @@ impl SlotTable {
         });
         self.volatile -= volatile_removed;
         self.bytes -= freed;
+        self.removals += removed as u64;
         (removed, -(freed as isize))
     }
 
@@ -151,6 +161,7 @@ impl SlotTable {
         self.map = HashMap::with_hasher(self.map.hasher().clone());
         self.volatile = 0;
         self.bytes = 0;
+        self.removals += n as u64;
         (n, -(freed as isize))
     }
 
