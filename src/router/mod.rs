@@ -97,10 +97,7 @@ impl Router {
     /// common, allocation-free path), else forwarded, split or fanned out.
     pub async fn run(&self, client: &mut ClientState, args: &[Bytes], route: Route) -> Frame {
         match route {
-            Route::Local(index, spec) => {
-                let mut ctx = Ctx { store: &self.store, server: &self.server, client };
-                cmd::execute_resolved(&mut ctx, index, spec, args)
-            }
+            Route::Local(index, spec) => self.run_here(client, index, spec, args),
             Route::Dispatch => self.run_local(client, args),
             Route::Elsewhere(plan) => self.run_planned(client, args, plan).await,
             Route::ExecRemote => {
@@ -122,6 +119,18 @@ impl Router {
 
     fn count_command(&self) {
         self.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Runs a request that [`Router::route`] found local (never waits).
+    pub fn run_here(
+        &self,
+        client: &mut ClientState,
+        index: u16,
+        spec: &'static CommandSpec,
+        args: &[Bytes],
+    ) -> Frame {
+        let mut ctx = Ctx { store: &self.store, server: &self.server, client };
+        cmd::execute_resolved(&mut ctx, index, spec, args)
     }
 
     /// Runs a request here.

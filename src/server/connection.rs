@@ -2,26 +2,32 @@
 //!
 //! Pipelining comes for free: every complete request in the read buffer is
 //! executed and its reply appended to one output buffer, written with one
-//! call. On shutdown the connection answers what it has already read, then
-//! closes.
+//! call. Pipelined requests that other nodes own are sent together rather
+//! than one round trip after another (see [`Pipeline`]). On shutdown the
+//! connection answers what it has already read, then closes.
 
+use std::future::Future;
 use std::os::fd::AsRawFd;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::cmd::{ClientState, ServerState};
 use crate::protocol::frame::Frame;
 use crate::protocol::request::{RequestDecoder, RequestLimits};
-use crate::router::Router;
+use crate::router::{Plan, Route, Router};
 
 const READ_CHUNK: usize = 16 * 1024;
 /// Flush replies once this much is buffered, even mid-batch.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Pipelined requests a connection may have in flight to other nodes.
+const MAX_IN_FLIGHT: usize = 128;
 
 /// Serves one client until it closes, errs, idles out or the node shuts down.
 pub async fn serve_connection(mut stream: TcpStream, router: Arc<Router>) {
@@ -66,10 +72,27 @@ async fn run(stream: &mut TcpStream, router: &Router, client: &mut ClientState) 
         };
         // Execute every complete request already buffered.
         let mut close = false;
+        let mut pipeline = Pipeline::default();
         loop {
             match decoder.decode(&mut input, &limits) {
                 Ok(Some(args)) => {
                     let route = router.route(client, &args);
+                    // More requests already read: a forwarded one need not
+                    // finish before the next starts.
+                    let more = !input.is_empty();
+                    let route = match pipeline.add(router, client, args, route, more) {
+                        Ok(()) => {
+                            if pipeline.is_full() {
+                                pipeline.finish(client, &mut output).await;
+                            }
+                            continue;
+                        }
+                        Err((args, route)) => {
+                            pipeline.finish(client, &mut output).await;
+                            (args, route)
+                        }
+                    };
+                    let (args, route) = route;
                     let reply = router.run(client, &args, route).await;
                     if client.drop_reply {
                         client.drop_reply = false;
@@ -86,6 +109,7 @@ async fn run(stream: &mut TcpStream, router: &Router, client: &mut ClientState) 
                 }
                 Ok(None) => break,
                 Err(err) => {
+                    pipeline.finish(client, &mut output).await;
                     tracing::debug!(client = client.shared.id, "protocol error: {err}");
                     Frame::Error(err.reply_text()).encode(client.protocol, &mut output);
                     close = true;
@@ -93,6 +117,7 @@ async fn run(stream: &mut TcpStream, router: &Router, client: &mut ClientState) 
                 }
             }
         }
+        pipeline.finish(client, &mut output).await;
         if !output.is_empty() {
             client
                 .shared
@@ -128,4 +153,64 @@ async fn flush(stream: &mut TcpStream, output: &mut BytesMut, server: &ServerSta
     server.stats.net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
     output.clear();
     Ok(())
+}
+
+/// A forwarded request's reply, still on its way.
+type InFlight<'r> = Pin<Box<dyn Future<Output = Frame> + Send + 'r>>;
+
+/// Pipelined requests in order, some already answered here, some on their
+/// way to the nodes that own their keys. Only requests whose order against
+/// each other cannot be observed join: keyed requests (their keys are on
+/// different nodes, or the same node's connection keeps them in order).
+/// Anything else (keyless, split or fanned-out requests, transactions) first
+/// waits for every reply before it, as if each were sent alone.
+#[derive(Default)]
+struct Pipeline<'r> {
+    /// Answered replies, with `None` where a forwarded reply goes.
+    replies: Vec<Option<Frame>>,
+    forwarded: FuturesOrdered<InFlight<'r>>,
+}
+
+impl<'r> Pipeline<'r> {
+    /// Takes the request if it may join the pipeline; else gives it back.
+    fn add(
+        &mut self,
+        router: &'r Router,
+        client: &mut ClientState,
+        args: Vec<Bytes>,
+        route: Route,
+        more: bool,
+    ) -> Result<(), (Vec<Bytes>, Route)> {
+        if client.multi.is_some() {
+            return Err((args, route));
+        }
+        match route {
+            Route::Elsewhere(Plan::Remote(_)) if more || !self.replies.is_empty() => {
+                let mut part = client.detached();
+                self.forwarded.push_back(Box::pin(async move { router.run(&mut part, &args, route).await }));
+                self.replies.push(None);
+                Ok(())
+            }
+            Route::Local(index, spec) if spec.first_key > 0 && !self.replies.is_empty() => {
+                self.replies.push(Some(router.run_here(client, index, spec, &args)));
+                Ok(())
+            }
+            route => Err((args, route)),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.replies.len() >= MAX_IN_FLIGHT
+    }
+
+    /// Waits for every forwarded reply and appends all replies, in order.
+    async fn finish(&mut self, client: &ClientState, output: &mut BytesMut) {
+        for reply in self.replies.drain(..) {
+            let reply = match reply {
+                Some(reply) => reply,
+                None => self.forwarded.next().await.expect("one forwarded reply per placeholder"),
+            };
+            reply.encode(client.protocol, output);
+        }
+    }
 }
