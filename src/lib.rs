@@ -35,6 +35,7 @@ pub mod config;
 pub mod keyslot;
 pub mod launch;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod protocol;

@@ -40,7 +40,7 @@ pub(super) async fn forward_with_retry(
             continue;
         };
         let request = PeerRequest::command(topology.view_id(), true, args.clone());
-        match router.pool.request(&owner, member.peer_addr, request).await {
+        match router.peer_request(&owner, member.peer_addr, request).await {
             Ok(PeerReply::Frame(frame)) => return Ok(frame),
             Ok(PeerReply::WrongOwner { view_id }) => {
                 last_problem = format!("node {owner} does not own the keys in its view {view_id:016x}");

@@ -11,14 +11,17 @@
 
 mod fanout;
 mod forward;
+mod forward_stats;
 mod plan;
 mod service;
 mod split;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
+pub use forward_stats::{ForwardResult, ForwardStats, PeerForwards};
 pub use plan::{Plan, plan};
 pub use service::NodeService;
 
@@ -31,10 +34,22 @@ use crate::store::Store;
 pub enum Route {
     /// Run here; the command is already resolved.
     Local(u16, &'static CommandSpec),
-    /// Let the dispatcher answer (unknown command, wrong arity, no auth).
-    Dispatch,
-    /// Another node, several, or an error decided by the cluster.
-    Elsewhere(Plan),
+    /// Let the dispatcher answer (unknown command, wrong arity, no auth);
+    /// the command's index when it is known.
+    Dispatch(Option<u16>),
+    /// Another node, several, or an error decided by the cluster; the
+    /// command's index.
+    Elsewhere(u16, Plan),
+}
+
+impl Route {
+    /// The index of the request's command in the table, if known.
+    pub fn command(&self) -> Option<u16> {
+        match *self {
+            Route::Local(index, _) | Route::Elsewhere(index, _) => Some(index),
+            Route::Dispatch(index) => index,
+        }
+    }
 }
 
 /// Runs requests where they belong. One per node, shared by connections.
@@ -43,6 +58,7 @@ pub struct Router {
     server: Arc<ServerState>,
     pool: Arc<PeerPool>,
     cluster_keyspace: bool,
+    forwards: Arc<ForwardStats>,
 }
 
 impl Router {
@@ -53,7 +69,7 @@ impl Router {
         pool: Arc<PeerPool>,
         cluster_keyspace: bool,
     ) -> Router {
-        Router { store, server, pool, cluster_keyspace }
+        Router { store, server, pool, cluster_keyspace, forwards: Arc::default() }
     }
 
     /// The node's store.
@@ -68,29 +84,34 @@ impl Router {
 
     /// Decides where a client request runs.
     pub fn route(&self, client: &ClientState, args: &[Bytes]) -> Route {
-        let Ok((index, spec)) = cmd::resolve(args) else { return Route::Dispatch };
+        let Ok((index, spec)) = cmd::resolve(args) else { return Route::Dispatch(None) };
         if !spec.arity_ok(args.len()) || !client.authenticated {
             // The dispatcher answers these locally, with Redis's errors.
-            return Route::Dispatch;
+            return Route::Dispatch(Some(index));
         }
         let topology = self.server.topology.load();
         match plan(spec, args, &topology, false, self.cluster_keyspace) {
             Plan::Local => Route::Local(index, spec),
-            other => Route::Elsewhere(other),
+            other => Route::Elsewhere(index, other),
         }
     }
 
     /// Runs a request as [`Router::route`] decided: at once when local (the
     /// common, allocation-free path), else forwarded, split or fanned out.
+    /// Its calls, errors and latency are counted by command.
     pub async fn run(&self, client: &mut ClientState, args: &[Bytes], route: Route) -> Frame {
-        match route {
+        let command = route.command();
+        let started = Instant::now();
+        let reply = match route {
             Route::Local(index, spec) => {
                 let mut ctx = Ctx { store: &self.store, server: &self.server, client };
                 cmd::execute_resolved(&mut ctx, index, spec, args)
             }
-            Route::Dispatch => self.run_local(client, args),
-            Route::Elsewhere(plan) => self.run_planned(client, args, plan).await,
-        }
+            Route::Dispatch(_) => self.run_local(client, args),
+            Route::Elsewhere(_, plan) => self.run_planned(client, args, plan).await,
+        };
+        self.server.commands.record(command, reply.is_error(), started.elapsed());
+        reply
     }
 
     /// Runs a request here.
