@@ -17,11 +17,11 @@ use tracing::Instrument;
 
 use crate::cmd::{ServerState, Settings};
 use crate::config::{self, Config};
-use crate::metrics::{Metrics, MetricsSources};
 use crate::membership::{
     GossipOverrides, GossipProfile, Liveness, MemberView, Membership, MembershipConfig, MembershipError,
     MembershipHandle,
 };
+use crate::metrics::{Metrics, MetricsSources};
 use crate::peer::{self, PeerConfig, PeerError, PeerPool, PeerStats};
 use crate::ring::{MemberState, RingSnapshot};
 use crate::router::{NodeService, Router};

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 
 use common::cluster::Cluster;
 use common::metrics::{self, PROMETHEUS_MISSING};
-use common::{DEADLINE, RespConn, TestNode, http_get, start_node, start_node_with_metrics, test_config, wait_for};
+use common::{
+    DEADLINE, RespConn, TestNode, http_get, start_node, start_node_with_metrics, test_config, wait_for,
+};
 use shoal::protocol::Frame;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -44,7 +46,8 @@ fn dashboards_use_only_exported_names_and_the_exposition_lints() {
     metrics::promtool_check_metrics(&text).unwrap_or_else(|e| panic!("promtool check metrics: {e}"));
     let exported: std::collections::BTreeSet<String> =
         metrics::samples(&text).into_iter().map(|s| s.name).collect();
-    let missing: Vec<_> = metrics::names_in_dashboards().into_iter().filter(|n| !exported.contains(n)).collect();
+    let missing: Vec<_> =
+        metrics::names_in_dashboards().into_iter().filter(|n| !exported.contains(n)).collect();
     assert!(missing.is_empty(), "dashboards/ uses names a node does not export: {missing:?}");
     for spec in shoal::metrics::specs() {
         assert!(text.contains(&format!("# TYPE {} ", spec.name)), "family {} is not exported", spec.name);
@@ -154,7 +157,8 @@ fn info_and_metrics_report_the_same_numbers() {
     assert!(keyspace.starts_with(&keys), "{keyspace} vs {keys}");
     // cmdstat_get: calls and failed calls as the per-command series.
     let calls = |result: &str| {
-        metrics::value(&text, "shoal_commands_total", &format!(r#"command="get",result="{result}""#)).expect("get")
+        metrics::value(&text, "shoal_commands_total", &format!(r#"command="get",result="{result}""#))
+            .expect("get")
     };
     let cmdstat = info.lines().find(|l| l.starts_with("cmdstat_get:")).expect("cmdstat_get");
     let expected = format!("cmdstat_get:calls={},", calls("ok") + calls("error"));

@@ -363,11 +363,8 @@ impl ClusterCollector {
             return (facts.owned, facts.moving);
         }
         let serving = &topology.serving;
-        let owned = serving
-            .slot_counts()
-            .into_iter()
-            .find(|(id, _)| *id == topology.local_id)
-            .map_or(0, |(_, n)| n);
+        let owned =
+            serving.slot_counts().into_iter().find(|(id, _)| *id == topology.local_id).map_or(0, |(_, n)| n);
         let members: Vec<RingMember> =
             topology.members.iter().map(|m| RingMember::new(m.id.clone(), m.state)).collect();
         let target = RingSnapshot::target(&members, serving.vnodes(), serving.replica_count());

@@ -22,25 +22,25 @@ use tracing::Instrument;
 
 use super::Metrics;
 
-/// Most HTTP connections served at once; more wait to be accepted.
-const MAX_CONNECTIONS: usize = 256;
-/// A client must send its request headers within this time.
+/// Most HTTP connections open at once; more are closed as soon as they
+/// are accepted (rather than left waiting in the backlog).
+const MAX_CONNECTIONS: usize = 1024;
+/// A client must send its request headers within this time, and an idle
+/// keep-alive connection is closed after it.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `listener` until `stop` is cancelled; connections run on `tracker`.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: CancellationToken, tracker: TaskTracker) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("metrics on http://{addr}/metrics");
     }
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            _ = stop.cancelled() => return,
-        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.cancelled() => return,
@@ -52,6 +52,10 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: Cancellat
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::debug!("metrics: {MAX_CONNECTIONS} connections open, closing a new one");
+            continue;
         };
         let metrics = metrics.clone();
         let stop = stop.clone();

@@ -6,11 +6,10 @@
 //! `leaving`), until it comes back or [`DOWN_MEMORY`] passes.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::membership::{Liveness, MemberView};
@@ -47,11 +46,14 @@ struct Tracked {
 impl MemberTracker {
     /// Takes in a newly published view.
     pub fn observe(&self, view: &MemberView) {
+        self.observe_at(view, Instant::now());
+    }
+
+    fn observe_at(&self, view: &MemberView, now: Instant) {
         if view.is_empty() {
             // This node left the cluster: keep the last picture.
             return;
         }
-        let now = Instant::now();
         let mut t = self.inner.lock();
         let live: BTreeMap<String, (MemberState, Liveness)> = view
             .members
@@ -70,8 +72,11 @@ impl MemberTracker {
 
     /// Counts now.
     pub fn counts(&self) -> MemberCounts {
+        self.counts_at(Instant::now())
+    }
+
+    fn counts_at(&self, now: Instant) -> MemberCounts {
         let mut t = self.inner.lock();
-        let now = Instant::now();
         t.down.retain(|_, since| now.duration_since(*since) < DOWN_MEMORY);
         let suspect = t.live.values().filter(|(_, l)| *l == Liveness::Suspect).count();
         MemberCounts { alive: t.live.len() - suspect, suspect, down: t.down.len() }
@@ -115,12 +120,16 @@ mod tests {
         MemberView { members, version: 1 }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn failed_members_count_as_down_until_they_return_or_are_forgotten() {
+    #[test]
+    fn failed_members_count_as_down_until_they_return_or_are_forgotten() {
         let t = MemberTracker::default();
         use Liveness::*;
         use MemberState::*;
-        t.observe(&view(vec![member("n1", Active, Alive), member("n2", Active, Suspect), member("n3", Leaving, Alive)]));
+        t.observe(&view(vec![
+            member("n1", Active, Alive),
+            member("n2", Active, Suspect),
+            member("n3", Leaving, Alive),
+        ]));
         assert_eq!(t.counts(), MemberCounts { alive: 2, suspect: 1, down: 0 });
         // n2 fails; n3 left gracefully.
         t.observe(&view(vec![member("n1", Active, Alive)]));
@@ -130,8 +139,7 @@ mod tests {
         assert_eq!(t.counts(), MemberCounts { alive: 2, suspect: 0, down: 0 });
         t.observe(&view(vec![member("n1", Active, Alive)]));
         assert_eq!(t.counts().down, 1);
-        tokio::time::advance(DOWN_MEMORY).await;
-        assert_eq!(t.counts().down, 0);
+        assert_eq!(t.counts_at(Instant::now() + DOWN_MEMORY).down, 0);
         // Leaving the cluster ourselves keeps the last picture.
         t.observe(&MemberView::default());
         assert_eq!(t.counts().alive, 1);

@@ -125,7 +125,12 @@ impl Metrics {
 
     /// Starts the background work: member tracking, and the HTTP endpoint
     /// when a listener is given. Both stop with `stop`.
-    pub fn start(self: &Arc<Self>, listener: Option<TcpListener>, stop: CancellationToken, tracker: &TaskTracker) {
+    pub fn start(
+        self: &Arc<Self>,
+        listener: Option<TcpListener>,
+        stop: CancellationToken,
+        tracker: &TaskTracker,
+    ) {
         tracker.spawn(
             members::track_members(self.members.clone(), self.membership.members(), stop.clone())
                 .in_current_span(),
@@ -211,7 +216,11 @@ mod tests {
                 assert!(spec.name.ends_with("_seconds"), "{}", spec.name);
             }
             for label in spec.labels {
-                assert!(!["key", "client", "addr"].contains(label), "{} has a high-cardinality label", spec.name);
+                assert!(
+                    !["key", "client", "addr"].contains(label),
+                    "{} has a high-cardinality label",
+                    spec.name
+                );
             }
             spec.desc();
         }

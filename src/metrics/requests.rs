@@ -100,7 +100,8 @@ impl RequestCollector {
         let mut commands = Family::new(&COMMANDS);
         let mut durations = Family::new(&COMMAND_DURATION);
         let stats = &self.server.commands;
-        let known = TABLE.commands().iter().enumerate().map(|(i, spec)| (spec.name, stats.cells(Some(i as u16))));
+        let known =
+            TABLE.commands().iter().enumerate().map(|(i, spec)| (spec.name, stats.cells(Some(i as u16))));
         for (name, cells) in known.chain(std::iter::once((UNKNOWN_COMMAND, stats.cells(None)))) {
             add_command(&mut commands, &mut durations, name, cells);
         }

@@ -68,10 +68,13 @@ pub fn metric_names(text: &str) -> BTreeSet<String> {
     while let Some(found) = text[i..].find("shoal_") {
         let start = i + found;
         let mut end = start + "shoal_".len();
-        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end].is_ascii_digit() || bytes[end] == b'_') {
+        while end < bytes.len()
+            && (bytes[end].is_ascii_lowercase() || bytes[end].is_ascii_digit() || bytes[end] == b'_')
+        {
             end += 1;
         }
-        let preceded_by_word = start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let preceded_by_word =
+            start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
         if end > start + "shoal_".len() && !preceded_by_word {
             names.insert(text[start..end].to_string());
         }
