@@ -12,10 +12,9 @@
 //! writer; when either stops, the connection closes and the reader shuts
 //! the pending map, failing every waiting caller with `Closed` at once.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,7 +37,7 @@ use super::stats::{Counter, Direction, PeerStats};
 /// Requests waiting for their reply, shared by callers and the reader.
 #[derive(Debug, Default)]
 struct Pending {
-    waiting: HashMap<u64, oneshot::Sender<PeerReply>>,
+    waiting: ahash::AHashMap<u64, oneshot::Sender<PeerReply>>,
     /// Set by the reader when it stops: nothing will be delivered anymore.
     shut: bool,
 }
@@ -55,6 +54,31 @@ pub(crate) enum CallError {
     Failed(PeerError),
 }
 
+/// Whether a connection is closed. The token wakes the connection's task;
+/// the flag is what callers check on every request, without the lock that
+/// reading a token takes. The flag is set by [`Closing::close`], which the
+/// task also calls when it ends (on the node's shutdown, say).
+#[derive(Debug, Clone)]
+struct Closing {
+    token: CancellationToken,
+    flag: Arc<AtomicBool>,
+}
+
+impl Closing {
+    fn new(token: CancellationToken) -> Closing {
+        Closing { token, flag: Arc::new(AtomicBool::new(false)) }
+    }
+
+    fn close(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
 /// An open, handshaken connection to one peer.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -64,7 +88,7 @@ pub(crate) struct Connection {
     in_flight: Semaphore,
     next_id: AtomicU64,
     timeouts_in_a_row: Arc<AtomicU32>,
-    closed: CancellationToken,
+    closed: Closing,
     config: Arc<PeerConfig>,
     stats: Arc<PeerStats>,
 }
@@ -122,7 +146,7 @@ impl Connection {
             in_flight: Semaphore::new(config.max_in_flight),
             next_id: AtomicU64::new(1),
             timeouts_in_a_row: Arc::new(AtomicU32::new(0)),
-            closed: dialer.shutdown.child_token(),
+            closed: Closing::new(dialer.shutdown.child_token()),
             config: config.clone(),
             stats: dialer.stats.clone(),
         });
@@ -140,12 +164,12 @@ impl Connection {
 
     /// True once the connection is closed; it will not carry requests again.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.closed.is_closed()
     }
 
     /// Closes the connection; requests in flight fail with `Closed`.
     pub(crate) fn close(&self) {
-        self.closed.cancel();
+        self.closed.close();
     }
 
     /// Sends `request` and waits for its reply until `deadline`.
@@ -202,7 +226,7 @@ impl Connection {
         if in_a_row == self.config.timeouts_before_close {
             self.stats.bump(Counter::ClosedByTimeouts);
             tracing::warn!(node_id = %self.node_id, in_a_row, "peer stopped answering; closing the connection");
-            self.closed.cancel();
+            self.closed.close();
         }
         PeerError::Timeout
     }
@@ -236,10 +260,11 @@ async fn run(
     let closed = replies.closed.clone();
     let node_id = replies.node_id.clone();
     let writer = async {
-        if let Err(e) = write_frames(&mut write_half, &mut frames, &closed, write_timeout, &stats).await {
+        if let Err(e) = write_frames(&mut write_half, &mut frames, &closed.token, write_timeout, &stats).await
+        {
             tracing::debug!(%node_id, "peer write failed: {e}");
         }
-        closed.cancel();
+        closed.close();
     };
     tokio::join!(writer, replies.run(&mut read_half));
     tracing::debug!(%node_id, "peer connection closed");
@@ -250,7 +275,7 @@ struct ReplyReader {
     node_id: String,
     reader: FrameReader,
     pending: PendingMap,
-    closed: CancellationToken,
+    closed: Closing,
     timeouts_in_a_row: Arc<AtomicU32>,
     stats: Arc<PeerStats>,
 }
@@ -261,7 +286,7 @@ impl ReplyReader {
     async fn run(&mut self, stream: &mut OwnedReadHalf) {
         // Created once: a fresh cancellation future per read would register
         // (and take the token's lock) every time.
-        let closed = self.closed.clone();
+        let closed = self.closed.token.clone();
         let stop = closed.cancelled();
         tokio::pin!(stop);
         while self.deliver_buffered() {
@@ -281,7 +306,7 @@ impl ReplyReader {
                 },
             }
         }
-        self.closed.cancel();
+        self.closed.close();
         // Dropping the senders fails every waiting caller with `Closed`.
         let failed = {
             let mut pending = self.pending.lock();

@@ -200,20 +200,37 @@ fn decode_request_body(kind: u8, flags: u8, cursor: &mut Cursor) -> Result<Reque
 ///
 /// # Errors
 /// [`FrameTooLarge`] when the body would exceed `max`; nothing is allocated.
+#[cfg(test)]
 pub fn encode_reply(id: u64, reply: &PeerReply, max: usize) -> Result<Bytes, FrameTooLarge> {
+    let mut out = BytesMut::new();
+    encode_reply_into(id, reply, max, &mut out)?;
+    Ok(out.freeze())
+}
+
+/// Appends the frame answering request `id` to `out` (replies to many
+/// requests go out in one write).
+///
+/// # Errors
+/// [`FrameTooLarge`] when the body would exceed `max`; nothing is appended.
+pub(crate) fn encode_reply_into(
+    id: u64,
+    reply: &PeerReply,
+    max: usize,
+    out: &mut BytesMut,
+) -> Result<(), FrameTooLarge> {
     let body_len = REPLY_HEADER_LEN
         + match reply {
             PeerReply::Frame(frame) => frame_codec::encoded_len(frame),
             PeerReply::WrongOwner { .. } => 8,
             PeerReply::Error(text) => bytes_len(text.len()),
         };
-    let mut out = BytesMut::new();
-    start_frame(&mut out, body_len, max)?;
+    let start = out.len();
+    start_frame(out, body_len, max)?;
     out.put_u64(id);
     match reply {
         PeerReply::Frame(frame) => {
             out.put_u8(STATUS_FRAME);
-            frame_codec::encode(frame, &mut out);
+            frame_codec::encode(frame, out);
         }
         PeerReply::WrongOwner { view_id } => {
             out.put_u8(STATUS_WRONG_OWNER);
@@ -221,11 +238,11 @@ pub fn encode_reply(id: u64, reply: &PeerReply, max: usize) -> Result<Bytes, Fra
         }
         PeerReply::Error(text) => {
             out.put_u8(STATUS_ERROR);
-            put_bytes(&mut out, text.as_bytes());
+            put_bytes(out, text.as_bytes());
         }
     }
-    debug_assert_eq!(out.len(), LEN_PREFIX + body_len);
-    Ok(out.freeze())
+    debug_assert_eq!(out.len() - start, LEN_PREFIX + body_len);
+    Ok(())
 }
 
 /// Reads a reply body (prefix removed): the request id and the reply.

@@ -113,6 +113,10 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
                 None => return Ok(()),
             },
         };
+        // Let the tasks that are about to queue frames run first: the
+        // writer is woken by the first frame of a burst, and writing that
+        // one alone would cost a write per request under load.
+        tokio::task::yield_now().await;
         let mut next = Some(first);
         let mut count = 0;
         while let Some(frame) = next {

@@ -39,5 +39,5 @@ pub use config::{MIN_FRAME_BYTES, PeerConfig};
 pub use error::PeerError;
 pub use handshake::{HandshakeError, MAX_NODE_ID_LEN, PROTOCOL_VERSION, RefusalReason};
 pub use pool::PeerPool;
-pub use server::{PeerService, serve};
+pub use server::{Handled, LaterReply, PeerService, serve};
 pub use stats::{PeerStats, PeerStatsSnapshot};

@@ -110,14 +110,14 @@ impl PeerPool {
         &self,
         node_id: &str,
         addr: SocketAddr,
-        request: PeerRequest,
+        request: &PeerRequest,
     ) -> Result<PeerReply, PeerError> {
         // A connection found closed before the request went out is replaced
         // once; the request was not sent on it.
         for _ in 0..2 {
             let connection = self.connection(node_id, addr).await?;
             let deadline = Instant::now() + self.inner.dialer.config.request_timeout;
-            match connection.call(&request, deadline).await {
+            match connection.call(request, deadline).await {
                 Ok(reply) => return Ok(reply),
                 Err(CallError::Failed(error)) => return Err(error),
                 Err(CallError::Stale) => self.discard(node_id, &connection),
@@ -162,9 +162,6 @@ impl PeerPool {
 
     /// The open connection to `node_id`, or the outcome of a connect.
     async fn connection(&self, node_id: &str, addr: SocketAddr) -> Result<Arc<Connection>, PeerError> {
-        if self.inner.dialer.shutdown.is_cancelled() {
-            return Err(PeerError::ShuttingDown);
-        }
         let mut outcome = match self.lookup(node_id, addr)? {
             Lookup::Ready(connection) => return Ok(connection),
             Lookup::Wait(outcome) => outcome,
@@ -201,6 +198,8 @@ impl PeerPool {
             State::Connected(connection) if !connection.is_closed() => {
                 return Ok(Lookup::Ready(connection.clone()));
             }
+            // Connections close when the node shuts down: no new one then.
+            _ if self.inner.dialer.shutdown.is_cancelled() => return Err(PeerError::ShuttingDown),
             State::Connecting(outcome) => return Ok(Lookup::Wait(outcome.clone())),
             State::BackingOff { until, last_error } if Instant::now() < *until => {
                 return Err(match last_error {

@@ -14,7 +14,7 @@ use super::codec::{decode_reply, encode_request};
 use super::framed::FrameReader;
 use super::handshake::Auth;
 use super::negotiate::client_side;
-use super::{PeerConfig, PeerReply, PeerRequest, PeerService, PeerStats, serve};
+use super::{Handled, PeerConfig, PeerReply, PeerRequest, PeerService, PeerStats, serve};
 use crate::protocol::Frame;
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -23,8 +23,8 @@ const DEADLINE: Duration = Duration::from_secs(10);
 struct Fixed(Frame);
 
 impl PeerService for Fixed {
-    async fn handle(&self, _from: &str, _request: PeerRequest) -> PeerReply {
-        PeerReply::Frame(self.0.clone())
+    fn handle<'a>(&'a self, _from: &'a str, _request: PeerRequest) -> Handled<'a> {
+        Handled::Now(PeerReply::Frame(self.0.clone()))
     }
 }
 

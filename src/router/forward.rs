@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::Router;
 use super::plan::{Plan, plan};
 use crate::cmd::{self, ClientState, CmdError};
-use crate::peer::{PeerReply, PeerRequest};
+use crate::peer::{PeerReply, PeerRequest, RequestBody};
 use crate::protocol::Frame;
 
 /// Pauses between attempts while the ring converges: about a second in all.
@@ -23,14 +23,17 @@ pub(super) async fn forward_with_retry(
     args: Vec<Bytes>,
 ) -> Result<Frame, CmdError> {
     let (_, spec) = cmd::resolve(&args)?;
+    // Built once; each attempt stamps the view it planned with.
+    let mut request = PeerRequest::command(0, true, args);
     let mut last_problem = String::new();
     for attempt in 0..=RETRY_PAUSES_MS.len() {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(RETRY_PAUSES_MS[attempt - 1])).await;
         }
         let topology = router.server.topology();
-        let owner = match plan(spec, &args, &topology, true, false) {
-            Plan::Local => return Ok(router.run_local(client, &args)),
+        let RequestBody::Command { args } = &request.body;
+        let owner = match plan(spec, args, &topology, true, false) {
+            Plan::Local => return Ok(router.run_local(client, args)),
             Plan::Remote(owner) => owner,
             Plan::ClusterDown => return Err(CmdError::Other("CLUSTERDOWN The cluster is down".into())),
             _ => return Err(CmdError::Other("CROSSSLOT Keys in request don't hash to the same slot".into())),
@@ -39,8 +42,8 @@ pub(super) async fn forward_with_retry(
             last_problem = format!("owner {owner} is not a live member");
             continue;
         };
-        let request = PeerRequest::command(topology.view_id(), true, args.clone());
-        match router.peer_request(&owner, member.peer_addr, request).await {
+        request.view_id = topology.view_id();
+        match router.peer_request(&owner, member.peer_addr, &request).await {
             Ok(PeerReply::Frame(frame)) => return Ok(frame),
             Ok(PeerReply::WrongOwner { view_id }) => {
                 last_problem = format!("node {owner} does not own the keys in its view {view_id:016x}");

@@ -149,7 +149,7 @@ impl Router {
         &self,
         node_id: &str,
         addr: SocketAddr,
-        request: PeerRequest,
+        request: &PeerRequest,
     ) -> Result<PeerReply, PeerError> {
         let started = Instant::now();
         let result = self.pool.request(node_id, addr, request).await;

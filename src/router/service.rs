@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::cmd::{self, ClientShared, ClientState, Ctx, ServerState};
-use crate::peer::{PeerReply, PeerRequest, PeerService, RequestBody};
+use crate::peer::{Handled, PeerReply, PeerRequest, PeerService, RequestBody};
 use crate::protocol::Protocol;
 use crate::store::Store;
 
@@ -28,24 +28,33 @@ impl NodeService {
 }
 
 impl PeerService for NodeService {
-    async fn handle(&self, from_node: &str, request: PeerRequest) -> PeerReply {
+    fn handle<'a>(&'a self, from_node: &'a str, request: PeerRequest) -> Handled<'a> {
+        Handled::Now(self.run_command(from_node, request))
+    }
+}
+
+impl NodeService {
+    /// Runs a forwarded command if this node owns its keys in its own view.
+    fn run_command(&self, from_node: &str, request: PeerRequest) -> PeerReply {
         let RequestBody::Command { args } = request.body;
         if args.is_empty() {
             return PeerReply::Error("empty command".into());
-        }
-        let topology = self.server.topology();
-        if let Ok((_, spec)) = cmd::resolve(&args)
-            && spec.arity_ok(args.len())
-            && !matches!(plan(spec, &args, &topology, true, false), Plan::Local)
-        {
-            tracing::debug!(from = from_node, "forwarded request for keys this node does not own");
-            return PeerReply::WrongOwner { view_id: topology.view_id() };
         }
         // Forwarded requests come from an authenticated entry node and are
         // answered in RESP3 types; the entry node encodes them for its client.
         let mut client =
             ClientState { protocol: Protocol::Resp3, ..ClientState::new(self.internal.clone(), true) };
         let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
-        PeerReply::Frame(cmd::execute(&mut ctx, &args))
+        let Ok((index, spec)) = cmd::resolve(&args) else {
+            return PeerReply::Frame(cmd::execute(&mut ctx, &args));
+        };
+        if spec.arity_ok(args.len()) {
+            let topology = self.server.topology.load();
+            if !matches!(plan(spec, &args, &topology, true, false), Plan::Local) {
+                tracing::debug!(from = from_node, "forwarded request for keys this node does not own");
+                return PeerReply::WrongOwner { view_id: topology.view_id() };
+            }
+        }
+        PeerReply::Frame(cmd::execute_resolved(&mut ctx, index, spec, &args))
     }
 }
