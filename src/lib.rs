@@ -1,8 +1,8 @@
 //! Shoal: a distributed in-memory cache that speaks the Redis protocol.
 //!
 //! ```text
-//!  redis-cli / any Redis client / shoal-cli
-//!           | RESP2/RESP3 (TCP 6380)
+//!  redis-cli / any Redis client / shoal-cli            Prometheus
+//!           | RESP2/RESP3 (TCP 6380)                       | HTTP /metrics (9380)
 //!           v
 //!  server (RESP) --> cmd (dispatch, handlers) --> store (slots, TTL, versions)
 //!
@@ -16,13 +16,16 @@
 //!   (CRC16 hash slots), `store` (the keyspace), `ring` (consistent hashing
 //!   with virtual nodes over the slots), `topology` (members and ring as one
 //!   published value), `config` (the layered settings), `util`
-//!   (Redis's glob matcher);
+//!   (Redis's glob matcher, the atomic latency histogram);
 //! - `cmd` runs commands against the store and returns replies;
 //! - doing I/O: `server` (client sockets and connections), `membership`
 //!   (SWIM gossip over UDP with foca, one task owning the protocol engine,
 //!   publishing the live members the ring is built from), `peer` (the
 //!   node-to-node TCP protocol: multiplexed, batched, authenticated
 //!   connections carrying parsed commands and reply values);
+//! - `metrics` reads the counters of every layer at scrape time into one
+//!   Prometheus registry per node and serves `/metrics`, `/health` and
+//!   `/ready` over HTTP;
 //! - `node` wires everything and owns shutdown;
 //! - `launch` is what the `shoal` binary runs: one node, or a local
 //!   cluster of several in one process, until a signal;
@@ -35,6 +38,7 @@ pub mod config;
 pub mod keyslot;
 pub mod launch;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod protocol;

@@ -21,6 +21,7 @@ use crate::membership::{
     GossipOverrides, GossipProfile, Liveness, MemberView, Membership, MembershipConfig, MembershipError,
     MembershipHandle,
 };
+use crate::metrics::{Metrics, MetricsSources};
 use crate::peer::{self, PeerConfig, PeerError, PeerPool, PeerStats};
 use crate::ring::{MemberState, RingSnapshot};
 use crate::router::{NodeService, Router};
@@ -67,10 +68,13 @@ pub struct NodeSockets {
     pub peer: TcpListener,
     /// SWIM gossip.
     pub gossip: UdpSocket,
+    /// Prometheus `/metrics`, `/health`, `/ready`; `None` = no endpoint.
+    pub metrics: Option<TcpListener>,
 }
 
 impl NodeSockets {
-    /// Binds the client, peer and gossip ports of `config` on `node.bind`.
+    /// Binds the client, peer, gossip and metrics ports of `config` on
+    /// `node.bind` (no metrics listener when `metrics.port` is 0).
     pub async fn bind(config: &Config) -> std::io::Result<NodeSockets> {
         let ip = config.node.bind;
         let client = bind_tcp(SocketAddr::new(ip, config.server.port), "client").await?;
@@ -79,17 +83,31 @@ impl NodeSockets {
         let gossip = UdpSocket::bind(gossip_addr).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot bind the gossip port {gossip_addr}: {e}"))
         })?;
-        Ok(NodeSockets { client, peer, gossip })
+        let metrics = match config.metrics.port {
+            0 => None,
+            port => Some(bind_tcp(SocketAddr::new(ip, port), "metrics").await?),
+        };
+        Ok(NodeSockets { client, peer, gossip, metrics })
     }
 
-    /// Binds every socket on a free port of 127.0.0.1 (tests).
+    /// Binds the client, peer and gossip sockets on free ports of
+    /// 127.0.0.1, without a metrics endpoint (tests).
     pub async fn loopback() -> std::io::Result<NodeSockets> {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Ok(NodeSockets {
             client: TcpListener::bind(any).await?,
             peer: TcpListener::bind(any).await?,
             gossip: UdpSocket::bind(any).await?,
+            metrics: None,
         })
+    }
+
+    /// Like [`loopback`](Self::loopback), with the metrics endpoint on a
+    /// free port too.
+    pub async fn loopback_with_metrics() -> std::io::Result<NodeSockets> {
+        let mut sockets = NodeSockets::loopback().await?;
+        sockets.metrics = Some(TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?);
+        Ok(sockets)
     }
 }
 
@@ -126,6 +144,8 @@ pub struct NodeHandle {
     server: Arc<ServerState>,
     membership: Arc<MembershipHandle>,
     pool: Arc<PeerPool>,
+    metrics: Arc<Metrics>,
+    metrics_addr: Option<SocketAddr>,
     /// Stops background tasks (membership, topology) after clients are done.
     background: CancellationToken,
     tracker: TaskTracker,
@@ -133,8 +153,9 @@ pub struct NodeHandle {
 
 impl NodeHandle {
     /// Starts a node with `config` on `sockets`. Ports actually bound (port
-    /// 0 picks a free one) replace the configured ones; an unset `node.id`
-    /// is derived from the bound client port.
+    /// 0 picks a free one) replace the configured ones (`metrics.port`
+    /// becomes 0 without a metrics listener); an unset `node.id` is derived
+    /// from the bound client port.
     pub async fn start(
         config: Config,
         sockets: NodeSockets,
@@ -147,6 +168,8 @@ impl NodeHandle {
         config.server.port = addr.port();
         config.peer.port = peer_addr.port();
         config.gossip.port = Some(gossip_local.port());
+        let metrics_addr = sockets.metrics.as_ref().map(TcpListener::local_addr).transpose()?;
+        config.metrics.port = metrics_addr.map_or(0, |a| a.port());
         let node_id = config.node_id();
         let advertise_ip = config.advertise_addr();
 
@@ -205,6 +228,20 @@ impl NodeHandle {
         }
         let cluster_keyspace = config.cluster.keyspace == config::Keyspace::Cluster;
         let router = Arc::new(Router::new(store.clone(), server.clone(), pool.clone(), cluster_keyspace));
+        let metrics = Arc::new(
+            Metrics::new(MetricsSources {
+                store: store.clone(),
+                server: server.clone(),
+                membership: membership.clone(),
+                pool: pool.clone(),
+                forwards: router.forward_stats().clone(),
+                replicas,
+            })
+            .expect("metric families are declared once each"),
+        );
+        // The endpoint outlives client service, like peers: /health and
+        // /ready tell load balancers that the node is going.
+        metrics.start(sockets.metrics, background.clone(), &tracker);
         let service = Arc::new(NodeService::new(store.clone(), server.clone()));
         // Peers keep being served until the node's background stops, after
         // its own clients: a leaving node still answers forwarded requests.
@@ -224,6 +261,8 @@ impl NodeHandle {
             server,
             membership,
             pool,
+            metrics,
+            metrics_addr,
             background,
             tracker,
         })
@@ -267,6 +306,16 @@ impl NodeHandle {
     /// The connections to other nodes.
     pub fn peers(&self) -> &Arc<PeerPool> {
         &self.pool
+    }
+
+    /// The node's metrics (its own registry).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Cancelled when the node begins shutting down (e.g. by `SHUTDOWN`).
@@ -408,6 +457,7 @@ fn publish_topology(server: &ServerState, node_id: &str, view: &MemberView, vnod
     if old.view_id() != serving.view_id() {
         let ids: Vec<String> = members.iter().map(|m| format!("{}({:?})", m.id, m.state)).collect();
         tracing::info!(view = format!("{:016x}", serving.view_id()), members = ?ids, "cluster view changed");
+        server.stats.ring_view_changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     server.topology.store(Arc::new(Topology { local_id: node_id.to_string(), members, serving }));
 }

@@ -78,6 +78,8 @@ pub struct ServerStats {
     pub net_output_bytes: AtomicU64,
     /// Highest `used_memory` seen (`INFO memory` `used_memory_peak`).
     pub used_memory_peak: AtomicU64,
+    /// Serving ring views published (metrics; not reset by `CONFIG RESETSTAT`).
+    pub ring_view_changes: AtomicU64,
     /// The last sample behind `instantaneous_ops_per_sec`.
     pub ops_sample: Mutex<Option<OpsSample>>,
 }
@@ -163,6 +165,8 @@ pub struct ServerState {
     pub settings: RwLock<Settings>,
     /// Counters.
     pub stats: ServerStats,
+    /// Calls, errors and latency by command.
+    pub commands: super::CommandStats,
     /// Connected clients by id.
     pub clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
     /// Cancelled to shut the node down (`SHUTDOWN`, signals).
@@ -185,6 +189,7 @@ impl ServerState {
         ServerState {
             settings: RwLock::new(settings),
             stats: ServerStats::default(),
+            commands: super::CommandStats::new(),
             clients: Mutex::new(BTreeMap::new()),
             shutdown,
             started: Instant::now(),

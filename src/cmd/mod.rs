@@ -22,6 +22,7 @@ pub mod scan;
 pub mod server;
 pub mod shoal;
 mod spec;
+mod stats;
 pub mod string;
 #[cfg(test)]
 mod testing;
@@ -37,6 +38,7 @@ pub use context::{
 };
 pub use error::CmdError;
 pub use spec::{CommandSpec, Handler};
+pub use stats::{CommandCells, CommandStats};
 
 use crate::protocol::Frame;
 

@@ -195,7 +195,7 @@ fn write_section(ctx: &Ctx<'_>, section: Section, t: &mut InfoText) {
         Section::Replication => replication_section(ctx, t),
         Section::Cpu => cpu_section(t),
         Section::Modules => t.section("Modules"),
-        Section::Commandstats => t.section("Commandstats"),
+        Section::Commandstats => commandstats_section(ctx, t),
         Section::Errorstats => t.section("Errorstats"),
         Section::Latencystats => t.section("Latencystats"),
         Section::Cluster => cluster_section(ctx, t),
@@ -289,7 +289,7 @@ pub fn bytes_to_human(n: u64) -> String {
 }
 
 /// A `Name:  1234 kB` line of a /proc file, in bytes.
-fn proc_kb(path: &str, name: &str) -> u64 {
+pub fn proc_kb(path: &str, name: &str) -> u64 {
     let Ok(text) = std::fs::read_to_string(path) else {
         return 0;
     };
@@ -389,7 +389,7 @@ fn stats_section(ctx: &Ctx<'_>, t: &mut InfoText) {
     t.field("sync_partial_ok", 0);
     t.field("sync_partial_err", 0);
     t.field("expired_keys", load(&store.expired_keys));
-    t.field("evicted_keys", 0);
+    t.field("evicted_keys", load(&store.evicted_keys));
     t.field("evicted_clients", 0);
     t.field("keyspace_hits", load(&store.keyspace_hits));
     t.field("keyspace_misses", load(&store.keyspace_misses));
@@ -443,6 +443,30 @@ fn cpu_section(t: &mut InfoText) {
     t.field("used_cpu_user", secs(user));
     t.field("used_cpu_sys_children", secs(csys));
     t.field("used_cpu_user_children", secs(cuser));
+}
+
+/// Redis's format; `usec` is the time to answer the client, forwarding to
+/// another node included. Errors count as failed calls (Shoal does not tell
+/// rejected calls apart).
+fn commandstats_section(ctx: &Ctx<'_>, t: &mut InfoText) {
+    t.section("Commandstats");
+    for (index, spec) in super::TABLE.commands().iter().enumerate() {
+        let cells = ctx.server.commands.cells(Some(index as u16));
+        let latency = cells.latency();
+        let calls = latency.count();
+        if calls == 0 {
+            continue;
+        }
+        let usec = latency.sum_ns / 1000;
+        t.field(
+            &format!("cmdstat_{}", spec.name),
+            format!(
+                "calls={calls},usec={usec},usec_per_call={:.2},rejected_calls=0,failed_calls={}",
+                usec as f64 / calls as f64,
+                cells.errors()
+            ),
+        );
+    }
 }
 
 fn keyspace_section(ctx: &Ctx<'_>, t: &mut InfoText) {
@@ -686,8 +710,15 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
 
 fn config_resetstat(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
     ctx.server.stats.reset();
+    ctx.server.commands.reset();
     let store = ctx.store.stats();
-    for counter in [&store.expired_keys, &store.keyspace_hits, &store.keyspace_misses] {
+    for counter in [
+        &store.expired_keys,
+        &store.keyspace_hits,
+        &store.keyspace_misses,
+        &store.evicted_keys,
+        &store.oom_rejections,
+    ] {
         counter.store(0, Ordering::Relaxed);
     }
     ok()

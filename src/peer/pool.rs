@@ -146,6 +146,20 @@ impl PeerPool {
         self.inner.dialer.stats.clone()
     }
 
+    /// Every node the pool knows, with the state of its connection:
+    /// `connected`, `connecting`, `backing_off` (after failed connects) or
+    /// `idle` (none yet, or closed). For metrics; takes the table's lock.
+    pub fn connection_states(&self) -> Vec<(String, &'static str)> {
+        let nodes = self.inner.nodes.lock();
+        let state = |node: &Node| match &node.state {
+            State::Connected(connection) if !connection.is_closed() => "connected",
+            State::Connecting(_) => "connecting",
+            State::BackingOff { until, .. } if Instant::now() < *until => "backing_off",
+            _ => "idle",
+        };
+        nodes.iter().map(|(id, node)| (id.clone(), state(node))).collect()
+    }
+
     /// The open connection to `node_id`, or the outcome of a connect.
     async fn connection(&self, node_id: &str, addr: SocketAddr) -> Result<Arc<Connection>, PeerError> {
         let mut outcome = match self.lookup(node_id, addr)? {

@@ -78,7 +78,7 @@ pub(super) async fn send_with_retry(
             request.view_id = topology.view_id();
             (owner, member.peer_addr)
         };
-        match router.pool.request(&owner, addr, request).await {
+        match router.peer_request(&owner, addr, request).await {
             Ok(PeerReply::Frame(frame)) => return Ok(Some(frame)),
             Ok(PeerReply::WrongOwner { view_id }) => {
                 last_problem = format!("node {owner} does not own the keys in its view {view_id:016x}");

@@ -11,15 +11,18 @@
 
 mod fanout;
 mod forward;
+mod forward_stats;
 mod plan;
 mod service;
 mod split;
 mod transaction;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
+pub use forward_stats::{ForwardResult, ForwardStats, PeerForwards};
 pub use plan::{KeysOwner, Plan, command_keys, keys_owner, plan};
 pub use service::NodeService;
 
@@ -32,17 +35,33 @@ use crate::store::Store;
 pub enum Route {
     /// Run here; the command is already resolved.
     Local(u16, &'static CommandSpec),
-    /// Let the dispatcher answer (unknown command, wrong arity, no auth).
-    Dispatch,
-    /// Another node, several, or an error decided by the cluster.
-    Elsewhere(Plan),
+    /// Let the dispatcher answer (unknown command, wrong arity, no auth);
+    /// the command's index when it is known.
+    Dispatch(Option<u16>),
+    /// Another node, several, or an error decided by the cluster; the
+    /// command's index.
+    Elsewhere(u16, Plan),
     /// `EXEC` of a transaction whose keys another node owns.
-    ExecRemote,
+    ExecRemote(u16),
     /// `EXEC` of a transaction that cannot run (keys on several nodes):
     /// discarded with this error.
-    ExecRefused(CmdError),
+    ExecRefused(u16, CmdError),
     /// `WATCH` of keys other nodes own.
-    WatchAcross,
+    WatchAcross(u16),
+}
+
+impl Route {
+    /// The index of the request's command in the table, if known.
+    pub fn command(&self) -> Option<u16> {
+        match *self {
+            Route::Local(index, _)
+            | Route::Elsewhere(index, _)
+            | Route::ExecRemote(index)
+            | Route::ExecRefused(index, _)
+            | Route::WatchAcross(index) => Some(index),
+            Route::Dispatch(index) => index,
+        }
+    }
 }
 
 /// Runs requests where they belong. One per node, shared by connections.
@@ -51,6 +70,7 @@ pub struct Router {
     server: Arc<ServerState>,
     pool: Arc<PeerPool>,
     cluster_keyspace: bool,
+    forwards: Arc<ForwardStats>,
 }
 
 impl Router {
@@ -61,7 +81,7 @@ impl Router {
         pool: Arc<PeerPool>,
         cluster_keyspace: bool,
     ) -> Router {
-        Router { store, server, pool, cluster_keyspace }
+        Router { store, server, pool, cluster_keyspace, forwards: Arc::default() }
     }
 
     /// The node's store.
@@ -76,10 +96,10 @@ impl Router {
 
     /// Decides where a client request runs.
     pub fn route(&self, client: &ClientState, args: &[Bytes]) -> Route {
-        let Ok((index, spec)) = cmd::resolve(args) else { return Route::Dispatch };
+        let Ok((index, spec)) = cmd::resolve(args) else { return Route::Dispatch(None) };
         if !spec.arity_ok(args.len()) || !client.authenticated {
             // The dispatcher answers these locally, with Redis's errors.
-            return Route::Dispatch;
+            return Route::Dispatch(Some(index));
         }
         let topology = self.server.topology.load();
         if (client.multi.is_some() || spec.name == "watch")
@@ -89,40 +109,59 @@ impl Router {
         }
         match plan(spec, args, &topology, false, self.cluster_keyspace) {
             Plan::Local => Route::Local(index, spec),
-            other => Route::Elsewhere(other),
+            other => Route::Elsewhere(index, other),
         }
     }
 
     /// Runs a request as [`Router::route`] decided: at once when local (the
     /// common, allocation-free path), else forwarded, split or fanned out.
+    /// Its calls, errors and latency are counted by command.
     pub async fn run(&self, client: &mut ClientState, args: &[Bytes], route: Route) -> Frame {
-        match route {
-            Route::Local(index, spec) => self.run_here(client, index, spec, args),
-            Route::Dispatch => self.run_local(client, args),
-            Route::Elsewhere(plan) => self.run_planned(client, args, plan).await,
-            Route::ExecRemote => {
+        let command = route.command();
+        let started = Instant::now();
+        let reply = match route {
+            Route::Local(index, spec) => self.execute_here(client, index, spec, args),
+            Route::Dispatch(_) => self.run_local(client, args),
+            Route::Elsewhere(_, plan) => self.run_planned(client, args, plan).await,
+            Route::ExecRemote(_) => {
                 self.count_command();
                 self.exec_remote(client).await
             }
-            Route::ExecRefused(err) => {
+            Route::ExecRefused(_, err) => {
                 self.count_command();
                 client.multi = None;
                 client.watched.clear();
                 Frame::Error(err.to_string())
             }
-            Route::WatchAcross => {
+            Route::WatchAcross(_) => {
                 self.count_command();
                 self.watch_across(client, args).await
             }
-        }
+        };
+        self.server.commands.record(command, reply.is_error(), started.elapsed());
+        reply
     }
 
     fn count_command(&self) {
         self.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Runs a request that [`Router::route`] found local (never waits).
+    /// Runs a request that [`Router::route`] found local, at once (it never
+    /// waits), counted as [`Router::run`] counts.
     pub fn run_here(
+        &self,
+        client: &mut ClientState,
+        index: u16,
+        spec: &'static CommandSpec,
+        args: &[Bytes],
+    ) -> Frame {
+        let started = Instant::now();
+        let reply = self.execute_here(client, index, spec, args);
+        self.server.commands.record(Some(index), reply.is_error(), started.elapsed());
+        reply
+    }
+
+    fn execute_here(
         &self,
         client: &mut ClientState,
         index: u16,
@@ -178,22 +217,22 @@ fn transaction_route(
     let local = |owner: &str| owner == topology.local_id;
     if client.multi.is_some() && !cmd::transaction::runs_in_multi(spec) {
         return Some(match keys_owner(command_keys(args), topology) {
-            KeysOwner::Several => Route::Elsewhere(Plan::CrossSlot),
-            KeysOwner::Unowned => Route::Elsewhere(Plan::ClusterDown),
+            KeysOwner::Several => Route::Elsewhere(index, Plan::CrossSlot),
+            KeysOwner::Unowned => Route::Elsewhere(index, Plan::ClusterDown),
             _ => Route::Local(index, spec),
         });
     }
     match spec.name {
         "exec" => Some(match transaction::exec_place(client, topology) {
             transaction::ExecPlace::Here => Route::Local(index, spec),
-            transaction::ExecPlace::Remote => Route::ExecRemote,
-            transaction::ExecPlace::Refused(err) => Route::ExecRefused(err),
+            transaction::ExecPlace::Remote => Route::ExecRemote(index),
+            transaction::ExecPlace::Refused(err) => Route::ExecRefused(index, err),
         }),
         "watch" if client.multi.is_none() => {
             let all_local = args[1..]
                 .iter()
                 .all(|key| topology.serving.owner(crate::keyslot::key_slot(key)).is_some_and(local));
-            Some(if all_local { Route::Local(index, spec) } else { Route::WatchAcross })
+            Some(if all_local { Route::Local(index, spec) } else { Route::WatchAcross(index) })
         }
         _ => None,
     }

@@ -185,7 +185,7 @@ impl<'r> Pipeline<'r> {
             return Err((args, route));
         }
         match route {
-            Route::Elsewhere(Plan::Remote(_)) if more || !self.replies.is_empty() => {
+            Route::Elsewhere(_, Plan::Remote(_)) if more || !self.replies.is_empty() => {
                 let mut part = client.detached();
                 self.forwarded.push_back(Box::pin(async move { router.run(&mut part, &args, route).await }));
                 self.replies.push(None);

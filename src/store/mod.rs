@@ -36,6 +36,10 @@ pub struct StoreStats {
     pub keyspace_hits: AtomicU64,
     /// Reads that did not.
     pub keyspace_misses: AtomicU64,
+    /// Keys evicted to make room under `maxmemory` (`INFO` `evicted_keys`).
+    pub evicted_keys: AtomicU64,
+    /// Writes refused because memory would exceed `maxmemory` (`-OOM`).
+    pub oom_rejections: AtomicU64,
 }
 
 /// What `WATCH` remembers of a key, to tell at `EXEC` whether it changed.

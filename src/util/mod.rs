@@ -1,3 +1,4 @@
-//! Small pure helpers shared by several command families.
+//! Small pure helpers shared by several layers.
 
 pub mod glob;
+pub mod histogram;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use shoal::ring::MemberState;
 
-use super::{RespConn, TestNode, start_node, test_config, wait_for};
+use super::{RespConn, TestNode, start_node, start_node_with_metrics, test_config, wait_for};
 
 /// Generous bound for gossip to converge (fast profile detects a failure
 /// in about 2.5 s).
@@ -18,6 +18,8 @@ pub const CONVERGE: Duration = Duration::from_secs(20);
 pub struct Cluster {
     runtime: tokio::runtime::Runtime,
     nodes: Vec<Option<TestNode>>,
+    /// Whether nodes added serve metrics (on free ports).
+    metrics: bool,
 }
 
 impl Cluster {
@@ -28,13 +30,24 @@ impl Cluster {
             .enable_all()
             .build()
             .expect("runtime");
-        Cluster { runtime, nodes: Vec::new() }
+        Cluster { runtime, nodes: Vec::new(), metrics: false }
     }
 
     /// Starts `n` nodes `n1..`, every node after the first seeded with the
     /// first, and waits until every node sees `n` active members.
     pub fn start(n: usize) -> Cluster {
+        Cluster::start_nodes(n, false)
+    }
+
+    /// Like [`Cluster::start`], every node serving metrics on a free port
+    /// (see [`Cluster::metrics_addr`]).
+    pub fn start_with_metrics(n: usize) -> Cluster {
+        Cluster::start_nodes(n, true)
+    }
+
+    fn start_nodes(n: usize, metrics: bool) -> Cluster {
         let mut cluster = Cluster::new();
+        cluster.metrics = metrics;
         for i in 1..=n {
             let seed = if i == 1 { None } else { Some(cluster.gossip_addr(0)) };
             cluster.add(&format!("n{i}"), seed);
@@ -49,7 +62,11 @@ impl Cluster {
         let mut config = test_config();
         config.node.id = Some(id.to_string());
         config.cluster.seeds = seed.into_iter().map(|a| a.to_string()).collect();
-        let node = self.runtime.block_on(start_node(config));
+        let node = if self.metrics {
+            self.runtime.block_on(start_node_with_metrics(config))
+        } else {
+            self.runtime.block_on(start_node(config))
+        };
         self.nodes.push(Some(node));
         self.nodes.len() - 1
     }
@@ -72,6 +89,11 @@ impl Cluster {
     /// Node `i`'s gossip address, to seed other nodes with.
     pub fn gossip_addr(&self, i: usize) -> SocketAddr {
         self.node(i).handle().gossip_addr()
+    }
+
+    /// Where node `i` serves `/metrics`; panics if it does not.
+    pub fn metrics_addr(&self, i: usize) -> SocketAddr {
+        self.node(i).handle().metrics_addr().expect("started with metrics")
     }
 
     /// A new raw connection to node `i`.

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
 pub mod cluster;
+pub mod metrics;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -66,6 +67,42 @@ pub async fn start_node(config: Config) -> TestNode {
     let sockets = NodeSockets::loopback().await.expect("bind 127.0.0.1:0");
     let handle = NodeHandle::start(config, sockets, "").await.expect("start node");
     TestNode { addr: handle.addr(), handle }
+}
+
+/// Like [`start_node`], with the metrics endpoint on a free port too
+/// ([`NodeHandle::metrics_addr`]).
+pub async fn start_node_with_metrics(config: Config) -> TestNode {
+    let sockets = NodeSockets::loopback_with_metrics().await.expect("bind 127.0.0.1:0");
+    let handle = NodeHandle::start(config, sockets, "").await.expect("start node");
+    TestNode { addr: handle.addr(), handle }
+}
+
+/// A plain HTTP/1.1 GET of `path` (the connection is closed after it):
+/// the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, DEADLINE)?;
+    stream.set_read_timeout(Some(DEADLINE))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    Ok((status, if chunked { dechunk(body) } else { body.to_string() }))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 impl TestNode {
