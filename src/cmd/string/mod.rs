@@ -7,7 +7,7 @@
 
 mod counter;
 mod get_set;
-mod long_double;
+pub(crate) mod long_double;
 mod options;
 mod range;
 
@@ -200,7 +200,6 @@ const fn single_key() -> CommandSpec {
 
 /// The string an entry holds, or WRONGTYPE for other types.
 fn string_of(entry: &Entry) -> Result<&Bytes, CmdError> {
-    #[allow(unreachable_patterns)]
     match &entry.value {
         Value::Str(bytes) => Ok(bytes),
         _ => Err(CmdError::WrongType),
@@ -209,7 +208,6 @@ fn string_of(entry: &Entry) -> Result<&Bytes, CmdError> {
 
 /// Mutable access to an entry's string, for callers that checked the type.
 fn string_mut(entry: &mut Entry) -> Option<&mut Bytes> {
-    #[allow(unreachable_patterns)]
     match &mut entry.value {
         Value::Str(bytes) => Some(bytes),
         _ => None,
