@@ -54,6 +54,7 @@ impl CommandTable {
         let families: &[&'static [CommandSpec]] = &[
             connection::COMMANDS,
             string::COMMANDS,
+            string::BIT_COMMANDS,
             hash::COMMANDS,
             keys::COMMANDS,
             expire::COMMANDS,

@@ -1,15 +1,20 @@
 //! String commands: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET
 //! MSET MSETNX INCR DECR INCRBY DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE
-//! SETRANGE, with Redis 7's semantics, replies and error texts.
+//! SETRANGE, and the bit commands SETBIT GETBIT BITCOUNT BITPOS BITOP
+//! ([`BIT_COMMANDS`]), with Redis 7's semantics, replies and error texts.
 //!
-//! TTL rules follow Redis: SET (without KEEPTTL), SETEX, GETSET and MSET
-//! replace the TTL; APPEND, SETRANGE and the INCR family keep it.
+//! TTL rules follow Redis: SET (without KEEPTTL), SETEX, GETSET, MSET and
+//! BITOP replace the TTL; APPEND, SETRANGE, SETBIT and the INCR family keep
+//! it.
 
+mod bits;
 mod counter;
 mod get_set;
 pub(crate) mod long_double;
 mod options;
 mod range;
+
+pub use bits::COMMANDS as BIT_COMMANDS;
 
 use bytes::Bytes;
 
