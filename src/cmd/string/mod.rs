@@ -1,6 +1,6 @@
 //! String commands: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET
 //! MSET MSETNX INCR DECR INCRBY DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE
-//! SETRANGE, and the bit commands SETBIT GETBIT BITCOUNT BITPOS BITOP
+//! SETRANGE LCS, and the bit commands SETBIT GETBIT BITCOUNT BITPOS BITOP
 //! ([`BIT_COMMANDS`]), with Redis 7's semantics, replies and error texts.
 //!
 //! TTL rules follow Redis: SET (without KEEPTTL), SETEX, GETSET, MSET and
@@ -10,6 +10,7 @@
 mod bits;
 mod counter;
 mod get_set;
+mod lcs;
 pub(crate) mod long_double;
 mod options;
 mod range;
@@ -196,6 +197,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         handler: range::setrange,
         ..single_key()
     },
+    lcs::COMMAND,
 ];
 
 /// Base for commands whose only key is the first argument.
