@@ -39,7 +39,8 @@ pub(super) async fn forward_with_retry(
             last_problem = format!("owner {owner} is not a live member");
             continue;
         };
-        let request = PeerRequest::command(topology.view_id(), true, args.clone());
+        let request =
+            PeerRequest::command(topology.view_id(), true, args.clone()).for_client(client.protocol);
         match router.pool.request(&owner, member.peer_addr, request).await {
             Ok(PeerReply::Frame(frame)) => return Ok(frame),
             Ok(PeerReply::WrongOwner { view_id }) => {

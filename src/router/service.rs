@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use crate::cmd::{self, ClientShared, ClientState, Ctx, ServerState};
 use crate::peer::{PeerReply, PeerRequest, PeerService, RequestBody};
-use crate::protocol::Protocol;
 use crate::store::Store;
 
 use super::plan::{Plan, plan};
@@ -29,6 +28,7 @@ impl NodeService {
 
 impl PeerService for NodeService {
     async fn handle(&self, from_node: &str, request: PeerRequest) -> PeerReply {
+        let client_protocol = request.client_protocol;
         let RequestBody::Command { args } = request.body;
         if args.is_empty() {
             return PeerReply::Error("empty command".into());
@@ -41,10 +41,11 @@ impl PeerService for NodeService {
             tracing::debug!(from = from_node, "forwarded request for keys this node does not own");
             return PeerReply::WrongOwner { view_id: topology.view_id() };
         }
-        // Forwarded requests come from an authenticated entry node and are
-        // answered in RESP3 types; the entry node encodes them for its client.
+        // Forwarded requests come from an authenticated entry node, which
+        // encodes the reply for its client: run as that client's protocol,
+        // so commands whose reply shape depends on it get it right.
         let mut client =
-            ClientState { protocol: Protocol::Resp3, ..ClientState::new(self.internal.clone(), true) };
+            ClientState { protocol: client_protocol, ..ClientState::new(self.internal.clone(), true) };
         let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
         PeerReply::Frame(cmd::execute(&mut ctx, &args))
     }
