@@ -324,7 +324,12 @@ fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
         return Ok(Frame::Array(vec![]));
     };
     let picks = random_picks(hash, count, max_reply)?;
-    let pairs = picks.into_iter().filter_map(|i| hash.nth(i));
+    // A packed hash finds a position by scanning: list its pairs once.
+    let packed: Option<Vec<(&[u8], &[u8])>> = hash.is_packed().then(|| hash.iter().collect());
+    let pairs = picks.into_iter().filter_map(|i| match &packed {
+        Some(all) => all.get(i).copied(),
+        None => hash.nth(i),
+    });
     Ok(pick_reply(pairs, with_values, protocol))
 }
 

@@ -43,7 +43,7 @@ impl Value {
     /// Redis's name for the value's encoding, as `OBJECT ENCODING` answers
     /// it: `int`, `embstr` or `raw` for a string (by its text: a canonical
     /// 64-bit integer, at most 44 bytes, longer), `listpack` or `hashtable`
-    /// for a hash (see [`Hash`]).
+    /// for a hash (see [`struct@Hash`]).
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(b) if is_integer(b) => "int",
