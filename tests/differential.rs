@@ -46,6 +46,9 @@ enum Step {
     /// A full `SCAN` with these options on each side (`!scanall ...`); the
     /// sorted sets of keys are compared, not the cursors.
     ScanAll(Vec<Bytes>),
+    /// A full `HSCAN` of a key with these options on each side (`!hscanall
+    /// key ...`); the sorted sets of (field, value) pairs are compared.
+    HScanAll(Vec<Bytes>),
 }
 
 /// A reply as read, or as computed from several replies (`wire` is then
@@ -78,7 +81,8 @@ fn words(path: &Path, number: usize, text: &str) -> Vec<Bytes> {
 }
 
 /// Reads a script: one command per line, `#` comments, blank lines, and
-/// the directives `~`, `!sort`, `!sleep`, `!resp3`, `!scanall`.
+/// the directives `~`, `!sort`, `!sleep`, `!resp3`, `!scanall`,
+/// `!hscanall`.
 fn parse_script(path: &Path) -> Vec<Line> {
     let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = Vec::new();
@@ -102,6 +106,7 @@ fn parse_script(path: &Path) -> Vec<Line> {
                 }
                 "resp3" => Step::Resp3,
                 "scanall" => Step::ScanAll(split_args(rest.as_bytes()).expect("scanall options")),
+                "hscanall" => Step::HScanAll(words(path, number, rest)),
                 other => panic!("{}:{number}: unknown directive !{other}", path.display()),
             }
         } else {
@@ -141,6 +146,7 @@ impl Side {
                 self.call(&[Bytes::from("HELLO"), Bytes::from("3")]).map(without_version).map(computed)
             }
             Step::ScanAll(options) => self.scan_all(options).map(computed),
+            Step::HScanAll(args) => self.hscan_all(args).map(computed),
             Step::Sleep(_) => unreachable!("not sent"),
         }
     }
@@ -148,34 +154,64 @@ impl Side {
     /// Follows SCAN's cursor to 0 and returns the sorted keys seen; an error
     /// reply is returned as it is.
     fn scan_all(&mut self, options: &[Bytes]) -> Result<Frame, String> {
+        let seen = self.follow_cursor(&[Bytes::from("SCAN")], options, 1)?;
+        Ok(seen.map_or_else(
+            |reply| reply,
+            |keys| Frame::Array(keys.into_iter().flatten().map(Frame::Bulk).collect()),
+        ))
+    }
+
+    /// Follows HSCAN's cursor to 0 and returns the sorted (field, value)
+    /// pairs seen, each an array; an error reply is returned as it is.
+    fn hscan_all(&mut self, args: &[Bytes]) -> Result<Frame, String> {
+        let command = [Bytes::from("HSCAN"), args[0].clone()];
+        let seen = self.follow_cursor(&command, &args[1..], 2)?;
+        let pair = |p: Vec<Bytes>| Frame::Array(p.into_iter().map(Frame::Bulk).collect());
+        Ok(seen.map_or_else(|reply| reply, |pairs| Frame::Array(pairs.into_iter().map(pair).collect())))
+    }
+
+    /// Sends `command cursor options...` from cursor 0 until the cursor
+    /// comes back to 0; returns the distinct groups of `group` elements
+    /// seen (keys, or field-value pairs), sorted, or `Err(reply)` when the
+    /// reply is not a scan page (an error).
+    fn follow_cursor(
+        &mut self,
+        command: &[Bytes],
+        options: &[Bytes],
+        group: usize,
+    ) -> Result<Result<BTreeSet<Vec<Bytes>>, Frame>, String> {
         let mut cursor = Bytes::from("0");
-        let mut keys = BTreeSet::new();
+        let mut seen = BTreeSet::new();
         for _ in 0..100_000 {
-            let mut args = vec![Bytes::from("SCAN"), cursor.clone()];
+            let mut args = command.to_vec();
+            args.push(cursor.clone());
             args.extend(options.iter().cloned());
             let reply = self.call(&args)?;
             let Frame::Array(parts) = &reply else {
-                return Ok(reply);
+                return Ok(Err(reply));
             };
             let [Frame::Bulk(next), Frame::Array(batch)] = &parts[..] else {
-                return Err(format!("<unexpected SCAN reply {reply:?}>"));
+                return Err(format!("<unexpected scan reply {reply:?}>"));
             };
-            for key in batch {
-                let Frame::Bulk(key) = key else {
-                    return Err(format!("<unexpected key in SCAN reply {reply:?}>"));
-                };
-                keys.insert(key.clone());
+            let items: Vec<Bytes> = batch
+                .iter()
+                .filter_map(|f| if let Frame::Bulk(b) = f { Some(b.clone()) } else { None })
+                .collect();
+            if items.len() != batch.len() || !items.len().is_multiple_of(group) {
+                return Err(format!("<unexpected elements in scan reply {reply:?}>"));
             }
+            seen.extend(items.chunks(group).map(<[Bytes]>::to_vec));
             if &next[..] == b"0" {
-                return Ok(Frame::Array(keys.into_iter().map(Frame::Bulk).collect()));
+                return Ok(Ok(seen));
             }
             cursor = next.clone();
         }
-        Err("<SCAN did not come back to cursor 0>".into())
+        Err("<the scan did not come back to cursor 0>".into())
     }
 }
 
-/// Sorts the elements of an array or set reply by their encoding.
+/// Sorts the elements of an array or set reply, or the pairs of a map, by
+/// their encoding.
 fn sorted(frame: Frame) -> Frame {
     let sort = |mut items: Vec<Frame>| {
         items.sort_by_key(|f| f.to_bytes(Protocol::Resp3));
@@ -184,6 +220,10 @@ fn sorted(frame: Frame) -> Frame {
     match frame {
         Frame::Array(items) => Frame::Array(sort(items)),
         Frame::Set(items) => Frame::Set(sort(items)),
+        Frame::Map(mut pairs) => {
+            pairs.sort_by_key(|(k, v)| (k.to_bytes(Protocol::Resp3), v.to_bytes(Protocol::Resp3)));
+            Frame::Map(pairs)
+        }
         other => other,
     }
 }
@@ -330,7 +370,7 @@ macro_rules! scripts {
     };
 }
 
-scripts!(strings, keys, connection, resp3, transactions);
+scripts!(strings, keys, connection, resp3, transactions, hashes, bits, lcs);
 
 #[test]
 fn every_script_is_run() {
@@ -351,11 +391,11 @@ fn parses_directives() {
     let path = dir.path().join("t.txt");
     std::fs::write(
         &path,
-        "# c\n\nSET k \"a b\"\n~ TIME\n!sort KEYS *\n!sleep 5\n!resp3\n!scanall MATCH x*\n",
+        "# c\n\nSET k \"a b\"\n~ TIME\n!sort KEYS *\n!sleep 5\n!resp3\n!scanall MATCH x*\n!hscanall h COUNT 5\n",
     )
     .expect("write");
     let lines = parse_script(&path);
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 7);
     assert_eq!(lines[0].number, 3);
     assert!(matches!(&lines[0].step, Step::Command(Compare::Exact, a) if a.len() == 3 && a[2] == "a b"));
     assert!(matches!(&lines[1].step, Step::Command(Compare::Type, a) if a[0] == "TIME"));
@@ -363,4 +403,5 @@ fn parses_directives() {
     assert!(matches!(lines[3].step, Step::Sleep(d) if d == Duration::from_millis(5)));
     assert!(matches!(lines[4].step, Step::Resp3));
     assert!(matches!(&lines[5].step, Step::ScanAll(o) if o.len() == 2));
+    assert!(matches!(&lines[6].step, Step::HScanAll(a) if a.len() == 3 && a[0] == "h"));
 }

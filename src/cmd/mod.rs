@@ -17,6 +17,7 @@ pub mod connection;
 mod context;
 mod error;
 pub mod expire;
+pub mod hash;
 pub mod keys;
 pub mod scan;
 pub mod server;
@@ -56,6 +57,8 @@ impl CommandTable {
         let families: &[&'static [CommandSpec]] = &[
             connection::COMMANDS,
             string::COMMANDS,
+            string::BIT_COMMANDS,
+            hash::COMMANDS,
             keys::COMMANDS,
             expire::COMMANDS,
             scan::COMMANDS,

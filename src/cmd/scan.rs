@@ -68,16 +68,19 @@ pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
     Some(if negative { value.wrapping_neg() } else { value })
 }
 
-/// The options after the cursor.
-struct ScanOptions<'a> {
-    count: i64,
+/// The options after the cursor (shared with HSCAN, which takes no TYPE).
+pub(crate) struct ScanOptions<'a> {
+    /// COUNT: elements to look at per call (at least 1).
+    pub(crate) count: i64,
     /// `None` when every key matches (no MATCH, or MATCH `*`).
-    pattern: Option<&'a [u8]>,
+    pub(crate) pattern: Option<&'a [u8]>,
     type_name: Option<&'a [u8]>,
 }
 
 impl<'a> ScanOptions<'a> {
-    fn parse(args: &'a [Bytes]) -> Result<ScanOptions<'a>, CmdError> {
+    /// Parses COUNT, MATCH and (when `with_type`) TYPE, as Redis does: the
+    /// last of each wins, anything else is a syntax error.
+    pub(crate) fn parse(args: &'a [Bytes], with_type: bool) -> Result<ScanOptions<'a>, CmdError> {
         let mut options = ScanOptions { count: DEFAULT_COUNT, pattern: None, type_name: None };
         let mut pairs = args.chunks(2);
         for pair in &mut pairs {
@@ -91,7 +94,7 @@ impl<'a> ScanOptions<'a> {
                 }
             } else if is(option, "MATCH") {
                 options.pattern = (&value[..] != b"*").then_some(&value[..]);
-            } else if is(option, "TYPE") {
+            } else if with_type && is(option, "TYPE") {
                 options.type_name = Some(&value[..]);
             } else {
                 return Err(CmdError::Syntax);
@@ -100,16 +103,20 @@ impl<'a> ScanOptions<'a> {
         Ok(options)
     }
 
+    /// True if `name` matches the MATCH pattern.
+    pub(crate) fn matches(&self, name: &[u8]) -> bool {
+        self.pattern.is_none_or(|p| glob_match(p, name, false))
+    }
+
     fn wants(&self, key: &[u8], type_name: &str) -> bool {
-        self.pattern.is_none_or(|p| glob_match(p, key, false))
-            && self.type_name.is_none_or(|t| t.eq_ignore_ascii_case(type_name.as_bytes()))
+        self.matches(key) && self.type_name.is_none_or(|t| t.eq_ignore_ascii_case(type_name.as_bytes()))
     }
 }
 
 fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
     let invalid = || CmdError::err("invalid cursor");
     let cursor = parse_cursor(&args[1]).ok_or_else(invalid)?;
-    let options = ScanOptions::parse(&args[2..])?;
+    let options = ScanOptions::parse(&args[2..], true)?;
     let Some(start) = usize::try_from(cursor).ok().filter(|&c| c < SLOTS) else {
         return Ok(Frame::Array(vec![Frame::bulk("0"), Frame::Array(vec![])]));
     };

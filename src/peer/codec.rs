@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! request: kind u8 | request id u64 | view id u64 | flags u8 | body
+//!          flags: 0x01 forwarded, 0x02 the client speaks RESP2
 //!          kind 1 (command): argc varint, then per argument len varint + bytes
 //!          kind 2 (stamps): key count varint, then per key len varint + bytes
 //!          kind 3 (transaction): watched count varint, then per watched key
@@ -24,7 +25,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::frame_codec;
 use super::wire::{Cursor, DecodeError, bytes_len, put_bytes, put_varint, varint_len};
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Protocol};
 
 /// Bytes of the length prefix before every frame body.
 pub const LEN_PREFIX: usize = 4;
@@ -37,6 +38,8 @@ const KIND_COMMAND: u8 = 1;
 const KIND_STAMPS: u8 = 2;
 const KIND_TRANSACTION: u8 = 3;
 const FLAG_FORWARDED: u8 = 0x01;
+const FLAG_RESP2: u8 = 0x02;
+const KNOWN_FLAGS: u8 = FLAG_FORWARDED | FLAG_RESP2;
 
 const STATUS_FRAME: u8 = 0;
 const STATUS_WRONG_OWNER: u8 = 1;
@@ -50,14 +53,30 @@ pub struct PeerRequest {
     /// Set when the sender is not the node the client talked to; such a
     /// request must not be forwarded again.
     pub forwarded: bool,
+    /// The RESP version of the client the request comes from. Replies are
+    /// values encoded by the entry node, but a few commands choose their
+    /// shape by protocol (HRANDFIELD WITHVALUES: a flat array in RESP2,
+    /// pairs in RESP3), so the receiver runs the command as that client.
+    pub client_protocol: Protocol,
     /// What to do.
     pub body: RequestBody,
 }
 
 impl PeerRequest {
-    /// A client command to run on the peer.
+    /// A client command to run on the peer, for a RESP3 client (see
+    /// [`PeerRequest::for_client`]).
     pub fn command(view_id: u64, forwarded: bool, args: Vec<Bytes>) -> PeerRequest {
-        PeerRequest { view_id, forwarded, body: RequestBody::Command { args } }
+        PeerRequest {
+            view_id,
+            forwarded,
+            client_protocol: Protocol::Resp3,
+            body: RequestBody::Command { args },
+        }
+    }
+
+    /// The same request for a client speaking `protocol`.
+    pub fn for_client(self, protocol: Protocol) -> PeerRequest {
+        PeerRequest { client_protocol: protocol, ..self }
     }
 }
 
@@ -186,7 +205,14 @@ pub fn encode_request(id: u64, request: &PeerRequest, max: usize) -> Result<Byte
     out.put_u8(kind);
     out.put_u64(id);
     out.put_u64(request.view_id);
-    out.put_u8(if request.forwarded { FLAG_FORWARDED } else { 0 });
+    let mut flags = 0;
+    if request.forwarded {
+        flags |= FLAG_FORWARDED;
+    }
+    if request.client_protocol == Protocol::Resp2 {
+        flags |= FLAG_RESP2;
+    }
+    out.put_u8(flags);
     match &request.body {
         RequestBody::Command { args } => put_args(&mut out, args),
         RequestBody::Stamps { keys } => put_args(&mut out, keys),
@@ -236,6 +262,7 @@ pub(crate) fn decode_request(body: Bytes) -> Result<RequestFrame, DecodeError> {
     let request = decode_request_body(kind, flags, &mut cursor).map(|body| PeerRequest {
         view_id,
         forwarded: flags & FLAG_FORWARDED != 0,
+        client_protocol: if flags & FLAG_RESP2 != 0 { Protocol::Resp2 } else { Protocol::Resp3 },
         body,
     });
     Ok(RequestFrame { id, request })
@@ -245,7 +272,7 @@ fn decode_request_body(kind: u8, flags: u8, cursor: &mut Cursor) -> Result<Reque
     if !matches!(kind, KIND_COMMAND | KIND_STAMPS | KIND_TRANSACTION) {
         return Err(DecodeError::UnknownKind(kind));
     }
-    if flags & !FLAG_FORWARDED != 0 {
+    if flags & !KNOWN_FLAGS != 0 {
         return Err(DecodeError::Malformed("unknown flags"));
     }
     let body = match kind {
@@ -381,11 +408,13 @@ mod tests {
             PeerRequest {
                 view_id: 3,
                 forwarded: true,
+                client_protocol: Protocol::Resp3,
                 body: RequestBody::Stamps { keys: args(&["a", "b"]) },
             },
             PeerRequest {
                 view_id: 9,
                 forwarded: true,
+                client_protocol: Protocol::Resp2,
                 body: RequestBody::Transaction {
                     watched: vec![
                         WatchedKey { key: Bytes::from_static(b"w"), version: u64::MAX, removals: 0 },
@@ -397,8 +426,12 @@ mod tests {
             PeerRequest {
                 view_id: 0,
                 forwarded: false,
+                client_protocol: Protocol::Resp3,
                 body: RequestBody::Transaction { watched: vec![], commands: vec![] },
             },
+            PeerRequest::command(3, true, args(&["HRANDFIELD", "h", "-2", "WITHVALUES"]))
+                .for_client(Protocol::Resp2),
+            PeerRequest::command(3, false, args(&["GET", "k"])).for_client(Protocol::Resp2),
         ] {
             let wire = encode_request(42, &request, MAX).unwrap();
             let frame = decode_request(only_body(&wire)).unwrap();
@@ -424,6 +457,9 @@ mod tests {
             \x00\x00\x00\x00\x00\x00\x0a\x0b\
             \x01\x02\x03GET\x01k";
         assert_eq!(&wire[..], expected);
+        let resp2 = PeerRequest::command(0x0a0b, true, args(&["GET", "k"])).for_client(Protocol::Resp2);
+        let wire = encode_request(0x0102, &resp2, MAX).unwrap();
+        assert_eq!(wire[21], FLAG_FORWARDED | FLAG_RESP2, "the flags byte");
         let reply = encode_reply(5, &PeerReply::WrongOwner { view_id: 9 }, MAX).unwrap();
         assert_eq!(
             &reply[..],
@@ -524,9 +560,12 @@ mod tests {
         fn command_args_round_trip(
             view in any::<u64>(),
             forwarded in any::<bool>(),
+            resp2 in any::<bool>(),
             raw in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8),
         ) {
-            let request = PeerRequest::command(view, forwarded, raw.into_iter().map(Bytes::from).collect());
+            let protocol = if resp2 { Protocol::Resp2 } else { Protocol::Resp3 };
+            let request = PeerRequest::command(view, forwarded, raw.into_iter().map(Bytes::from).collect())
+                .for_client(protocol);
             let wire = encode_request(11, &request, MAX).unwrap();
             let frame = decode_request(only_body(&wire)).unwrap();
             prop_assert_eq!(frame.request.unwrap(), request);

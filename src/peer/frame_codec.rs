@@ -223,6 +223,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn hash_and_lcs_reply_shapes_round_trip() {
+        let ints = |a, b| Frame::Array(vec![Frame::Integer(a), Frame::Integer(b)]);
+        let pair = |f: &str, v: &[u8]| Frame::Array(vec![Frame::bulk(f), Frame::bulk(v)]);
+        let shapes = [
+            // HGETALL (binary values, an empty field), and of a missing key.
+            Frame::Map(vec![
+                (Frame::bulk("f"), Frame::bulk("v")),
+                (Frame::bulk(""), Frame::bulk(b"\x00\xff")),
+            ]),
+            Frame::Map(vec![]),
+            // HRANDFIELD WITHVALUES in RESP3: [field, value] pairs.
+            Frame::Array(vec![pair("a", b"1"), pair("b", b"")]),
+            // HSCAN: the cursor, then flat pairs.
+            Frame::Array(vec![Frame::bulk("42"), Frame::Array(vec![Frame::bulk("f"), Frame::bulk("v")])]),
+            // HMGET with a missing field.
+            Frame::Array(vec![Frame::Null, Frame::bulk("1")]),
+            // LCS IDX WITHMATCHLEN.
+            Frame::Map(vec![
+                (
+                    Frame::bulk("matches"),
+                    Frame::Array(vec![Frame::Array(vec![ints(4, 7), ints(5, 8), Frame::Integer(4)])]),
+                ),
+                (Frame::bulk("len"), Frame::Integer(6)),
+            ]),
+        ];
+        for frame in shapes {
+            assert_eq!(round_trip(&frame), frame);
+        }
+    }
+
+    #[test]
     fn nan_round_trips_bit_for_bit() {
         let Frame::Double(d) = round_trip(&Frame::Double(f64::NAN)) else { panic!("not a double") };
         assert_eq!(d.to_bits(), f64::NAN.to_bits());

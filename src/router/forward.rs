@@ -32,7 +32,7 @@ pub(super) async fn forward_with_retry(
     args: Vec<Bytes>,
 ) -> Result<Frame, CmdError> {
     let (_, spec) = cmd::resolve(&args)?;
-    let mut request = PeerRequest::command(0, true, args);
+    let mut request = PeerRequest::command(0, true, args).for_client(client.protocol);
     let target = |topology: &Topology, request: &PeerRequest| {
         let RequestBody::Command { args } = &request.body else { unreachable!("built as a command") };
         match plan(spec, args, topology, true, false) {

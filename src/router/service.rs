@@ -34,21 +34,25 @@ impl NodeService {
 
 impl PeerService for NodeService {
     fn handle<'a>(&'a self, from_node: &'a str, request: PeerRequest) -> Handled<'a> {
+        let protocol = request.client_protocol;
         let reply = match request.body {
-            RequestBody::Command { args } => self.run_command(from_node, args),
+            RequestBody::Command { args } => self.run_command(from_node, protocol, args),
             RequestBody::Stamps { keys } => self.stamps(from_node, keys),
-            RequestBody::Transaction { watched, commands } => self.transaction(from_node, watched, commands),
+            RequestBody::Transaction { watched, commands } => {
+                self.transaction(from_node, protocol, watched, commands)
+            }
         };
         Handled::Now(reply)
     }
 }
 
 impl NodeService {
-    /// A context for running forwarded requests. They come from an
-    /// authenticated entry node and are answered in RESP3 types; the entry
-    /// node encodes the reply for its client.
-    fn client(&self) -> ClientState {
-        ClientState { protocol: Protocol::Resp3, ..ClientState::new(self.internal.clone(), true) }
+    /// A client for running forwarded requests. They come from an
+    /// authenticated entry node, which encodes the reply for its client:
+    /// they run as that client's protocol, so commands whose reply shape
+    /// depends on it (HRANDFIELD WITHVALUES) get it right.
+    fn client(&self, protocol: Protocol) -> ClientState {
+        ClientState { protocol, ..ClientState::new(self.internal.clone(), true) }
     }
 
     /// `wrong owner` unless this node owns every one of `keys` in its view.
@@ -69,11 +73,11 @@ impl NodeService {
     }
 
     /// Runs a forwarded command if this node owns its keys in its own view.
-    fn run_command(&self, from_node: &str, args: Vec<Bytes>) -> PeerReply {
+    fn run_command(&self, from_node: &str, protocol: Protocol, args: Vec<Bytes>) -> PeerReply {
         if args.is_empty() {
             return PeerReply::Error("empty command".into());
         }
-        let mut client = self.client();
+        let mut client = self.client(protocol);
         let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
         let Ok((index, spec)) = cmd::resolve(&args) else {
             return PeerReply::Frame(cmd::execute(&mut ctx, &args));
@@ -105,7 +109,13 @@ impl NodeService {
     }
 
     /// Runs a whole transaction whose keys this node owns, as `EXEC` would.
-    fn transaction(&self, from_node: &str, watched: Vec<WatchedKey>, commands: Vec<Vec<Bytes>>) -> PeerReply {
+    fn transaction(
+        &self,
+        from_node: &str,
+        protocol: Protocol,
+        watched: Vec<WatchedKey>,
+        commands: Vec<Vec<Bytes>>,
+    ) -> PeerReply {
         let watched_keys = watched.iter().map(|w| &w.key[..]);
         let keys = watched_keys.chain(commands.iter().flat_map(|args| command_keys(args)));
         if let Err(wrong_owner) = self.check_owned(from_node, keys) {
@@ -120,7 +130,7 @@ impl NodeService {
                 view_id,
             })
             .collect();
-        let mut client = self.client();
+        let mut client = self.client(protocol);
         let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
         let _exclusive = self.store.exclusive();
         PeerReply::Frame(cmd::transaction::run_queued(&mut ctx, &watched, &commands))

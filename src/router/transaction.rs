@@ -10,7 +10,7 @@ use super::plan::{KeysOwner, command_keys, keys_owner};
 use crate::cmd::transaction::{Multi, Watched};
 use crate::cmd::{ClientState, CmdError};
 use crate::peer::{PeerRequest, RequestBody, WatchedKey};
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Protocol};
 use crate::store::KeyStamp;
 use crate::topology::Topology;
 
@@ -64,7 +64,7 @@ impl Router {
             watched: watched.iter().map(watched_key).collect(),
             commands: multi.queued,
         };
-        let mut request = PeerRequest { view_id: 0, forwarded: true, body };
+        let mut request = PeerRequest { view_id: 0, forwarded: true, client_protocol: client.protocol, body };
         let target = |topology: &Topology, request: &PeerRequest| {
             let RequestBody::Transaction { watched, commands } = &request.body else {
                 unreachable!("built as a transaction")
@@ -111,7 +111,8 @@ impl Router {
     /// The stamp of `key` from its owner, and the view it was taken in.
     async fn stamp_of(&self, key: &[u8]) -> Result<(KeyStamp, u64), CmdError> {
         let keys = vec![Bytes::copy_from_slice(key)];
-        let mut request = PeerRequest { view_id: 0, forwarded: true, body: RequestBody::Stamps { keys } };
+        let body = RequestBody::Stamps { keys };
+        let mut request = PeerRequest { view_id: 0, forwarded: true, client_protocol: Protocol::Resp3, body };
         let target = |topology: &Topology, _: &PeerRequest| match keys_owner([key], topology) {
             KeysOwner::One(owner) if owner != topology.local_id => Ok(Target::Node(owner.to_string())),
             KeysOwner::Unowned => Err(cluster_down()),

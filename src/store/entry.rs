@@ -2,23 +2,33 @@
 
 use bytes::Bytes;
 
+use super::hash::{Hash, allocation};
+
 /// Bytes accounted per entry on top of its key and value: the hash table
 /// slot, the entry header and allocator overhead, so `used_memory` tracks
 /// what the process really spends rather than just the payload.
 pub const ENTRY_OVERHEAD: usize = 64;
 
-/// A stored value. Later types (hashes, ...) are further variants.
+/// A stored value. Later types (lists, sets, ...) are further variants.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A Redis string: any bytes.
     Str(Bytes),
+    /// A Redis hash. Boxed so that the variant does not make every entry
+    /// (mostly strings) larger.
+    Hash(Box<Hash>),
 }
+
+/// Strings up to this length are `embstr` in Redis (one allocation with
+/// the object header).
+const EMBSTR_MAX: usize = 44;
 
 impl Value {
     /// Bytes this value holds on the heap, for memory accounting.
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(b) => b.len(),
+            Value::Hash(h) => allocation(size_of::<Hash>()) + h.heap_size(),
         }
     }
 
@@ -26,8 +36,32 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
         }
     }
+
+    /// Redis's name for the value's encoding, as `OBJECT ENCODING` answers
+    /// it: `int`, `embstr` or `raw` for a string (by its text: a canonical
+    /// 64-bit integer, at most 44 bytes, longer), `listpack` or `hashtable`
+    /// for a hash (see [`struct@Hash`]).
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(b) if is_integer(b) => "int",
+            Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
+            Value::Str(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+        }
+    }
+}
+
+/// True for the decimal text of an `i64` as Redis writes it: optional
+/// `-`, no leading zeros, no `+`, no `-0`.
+fn is_integer(text: &[u8]) -> bool {
+    if text.is_empty() || text.len() > 20 {
+        return false;
+    }
+    let parsed = std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok());
+    parsed.is_some_and(|n| itoa::Buffer::new().format(n).as_bytes() == text)
 }
 
 /// One key's value with what replication, expiry and eviction need.
@@ -63,5 +97,42 @@ impl Entry {
     /// Accounted size of an entry with this key length.
     pub fn accounted_size(&self, key_len: usize) -> usize {
         key_len + self.value.heap_size() + ENTRY_OVERHEAD
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(text: &str) -> Value {
+        Value::Str(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    #[test]
+    fn encodings_are_redis_names() {
+        for int in ["0", "-1", "123", "9223372036854775807", "-9223372036854775808"] {
+            assert_eq!(string(int).encoding(), "int", "{int}");
+        }
+        for text in ["", "01", "-0", "+1", " 1", "1.5", "9223372036854775808", "abc"] {
+            assert_eq!(string(text).encoding(), "embstr", "{text:?}");
+        }
+        assert_eq!(string(&"x".repeat(44)).encoding(), "embstr");
+        assert_eq!(string(&"x".repeat(45)).encoding(), "raw");
+        let mut hash = Hash::new();
+        hash.insert(b"f", b"v");
+        assert_eq!(Value::Hash(Box::new(hash.clone())).encoding(), "listpack");
+        hash.insert(b"f", &[b'v'; 65]);
+        assert_eq!(Value::Hash(Box::new(hash)).encoding(), "hashtable");
+    }
+
+    #[test]
+    fn hashes_cost_string_entries_nothing() {
+        assert_eq!(size_of::<Value>(), size_of::<Bytes>());
+    }
+
+    #[test]
+    fn type_names() {
+        assert_eq!(string("v").type_name(), "string");
+        assert_eq!(Value::Hash(Box::default()).type_name(), "hash");
     }
 }

@@ -12,6 +12,7 @@
 
 mod clock;
 mod entry;
+mod hash;
 mod table;
 
 use std::ops::ControlFlow;
@@ -23,6 +24,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use clock::{HybridClock, now_ms};
 pub use entry::{ENTRY_OVERHEAD, Entry, Value};
+pub use hash::{Hash, MAX_PACKED_ENTRIES, MAX_PACKED_VALUE};
 pub use table::SlotTable;
 
 use crate::keyslot::{SLOTS, Slot, key_slot};

@@ -1,15 +1,21 @@
 //! String commands: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET
 //! MSET MSETNX INCR DECR INCRBY DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE
-//! SETRANGE, with Redis 7's semantics, replies and error texts.
+//! SETRANGE LCS, and the bit commands SETBIT GETBIT BITCOUNT BITPOS BITOP
+//! ([`BIT_COMMANDS`]), with Redis 7's semantics, replies and error texts.
 //!
-//! TTL rules follow Redis: SET (without KEEPTTL), SETEX, GETSET and MSET
-//! replace the TTL; APPEND, SETRANGE and the INCR family keep it.
+//! TTL rules follow Redis: SET (without KEEPTTL), SETEX, GETSET, MSET and
+//! BITOP replace the TTL; APPEND, SETRANGE, SETBIT and the INCR family keep
+//! it.
 
+mod bits;
 mod counter;
 mod get_set;
-mod long_double;
+mod lcs;
+pub(crate) mod long_double;
 mod options;
 mod range;
+
+pub use bits::COMMANDS as BIT_COMMANDS;
 
 use bytes::Bytes;
 
@@ -191,6 +197,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         handler: range::setrange,
         ..single_key()
     },
+    lcs::COMMAND,
 ];
 
 /// Base for commands whose only key is the first argument.
@@ -200,7 +207,6 @@ const fn single_key() -> CommandSpec {
 
 /// The string an entry holds, or WRONGTYPE for other types.
 fn string_of(entry: &Entry) -> Result<&Bytes, CmdError> {
-    #[allow(unreachable_patterns)]
     match &entry.value {
         Value::Str(bytes) => Ok(bytes),
         _ => Err(CmdError::WrongType),
@@ -209,7 +215,6 @@ fn string_of(entry: &Entry) -> Result<&Bytes, CmdError> {
 
 /// Mutable access to an entry's string, for callers that checked the type.
 fn string_mut(entry: &mut Entry) -> Option<&mut Bytes> {
-    #[allow(unreachable_patterns)]
     match &mut entry.value {
         Value::Str(bytes) => Some(bytes),
         _ => None,

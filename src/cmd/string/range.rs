@@ -93,7 +93,7 @@ fn check_length(len: usize, extra: usize, max: u64) -> Result<(), CmdError> {
 /// Writes `data` at `offset` in `value`, growing it (zero-padded) as needed.
 /// Reuses the buffer when nothing else shares it, with spare room so that
 /// repeated appends are amortized.
-fn write_at(value: &mut Bytes, offset: usize, data: &[u8]) {
+pub(super) fn write_at(value: &mut Bytes, offset: usize, data: &[u8]) {
     let end = offset + data.len();
     let mut buf = Vec::from(std::mem::take(value));
     if end > buf.capacity() {
