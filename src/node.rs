@@ -112,7 +112,23 @@ pub fn settings_from_config(config: &Config, config_file: &str) -> Settings {
         maxmemory: config.store.maxmemory.as_u64(),
         maxmemory_policy: config.store.maxmemory_policy.as_str().to_string(),
         maxmemory_samples: config.store.maxmemory_samples as u64,
+        cluster_port: config.peer.port,
+        announce_ip: config.advertise_addr().to_string(),
+        loglevel: redis_loglevel(&config.log.level).to_string(),
         config_file: config_file.to_string(),
+        ..Settings::default()
+    }
+}
+
+/// Redis's `loglevel` word for a log filter: its default level (the first
+/// directive without a target), `notice` when there is none.
+fn redis_loglevel(filter: &str) -> &'static str {
+    let level = filter.split(',').map(str::trim).find(|d| !d.contains('=')).unwrap_or("info");
+    match level.to_ascii_lowercase().as_str() {
+        "trace" | "debug" => "debug",
+        "warn" | "error" => "warning",
+        "off" => "nothing",
+        _ => "notice",
     }
 }
 
@@ -153,7 +169,9 @@ impl NodeHandle {
         let shutdown = CancellationToken::new();
         let background = CancellationToken::new();
         let store = Arc::new(Store::new());
-        let server = Arc::new(ServerState::new(settings_from_config(&config, config_file), shutdown.clone()));
+        let settings = settings_from_config(&config, config_file);
+        store.set_memory_policy(settings.memory_policy());
+        let server = Arc::new(ServerState::new(settings, shutdown.clone()));
         let tracker = TaskTracker::new();
 
         let secret = cluster_secret(&config)?;

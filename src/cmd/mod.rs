@@ -18,6 +18,8 @@ mod context;
 mod error;
 pub mod expire;
 pub mod keys;
+pub mod memory;
+pub mod object;
 pub mod scan;
 pub mod server;
 pub mod shoal;
@@ -38,6 +40,7 @@ pub use error::CmdError;
 pub use spec::{CommandSpec, Handler};
 
 use crate::protocol::Frame;
+use crate::store::{ENTRY_OVERHEAD, alloc_size};
 
 /// Every command, in a fixed order (an entry's index identifies it).
 pub static TABLE: LazyLock<CommandTable> = LazyLock::new(CommandTable::build);
@@ -58,6 +61,8 @@ impl CommandTable {
             scan::COMMANDS,
             command::COMMANDS,
             server::COMMANDS,
+            memory::COMMANDS,
+            object::COMMANDS,
             client::COMMANDS,
             cluster::COMMANDS,
             shoal::COMMANDS,
@@ -146,12 +151,31 @@ fn dispatch(
         return Err(CmdError::NoAuth);
     }
     ctx.client.shared.last_cmd.store(index, std::sync::atomic::Ordering::Relaxed);
+    if spec.has_flag("denyoom") {
+        ctx.store.make_room(write_estimate(args), &evictable_slot).map_err(|_| CmdError::OutOfMemory)?;
+    }
     if spec.has_flag("exclusive") {
         // The handler takes the store's exclusive gate itself.
         return (spec.handler)(ctx, args);
     }
     let _shared = ctx.store.shared();
     (spec.handler)(ctx, args)
+}
+
+/// About what a write adds to the accounted memory: its arguments (keys and
+/// values) as allocated, plus one entry's overhead. DESIGN.md section 5
+/// refuses or makes room for a write that would take memory past
+/// `maxmemory`, not only once memory is already past it.
+fn write_estimate(args: &[Bytes]) -> u64 {
+    let payload: usize = args[1..].iter().map(|a| alloc_size(a.len())).sum();
+    (payload + ENTRY_OVERHEAD) as u64
+}
+
+/// Which slots eviction may take keys from: every slot today. In a
+/// cluster with replicas this becomes the slots this node owns (replica
+/// copies are evicted by their owner, whose deletions replicate).
+fn evictable_slot(_: crate::keyslot::Slot) -> bool {
+    true
 }
 
 fn unknown_command(args: &[Bytes]) -> CmdError {

@@ -68,6 +68,8 @@ pub struct Store {
     /// or change the whole keyspace at once (`FLUSHALL`, `EXEC`).
     gate: RwLock<()>,
     used: AtomicI64,
+    /// Highest `used` seen.
+    peak: AtomicU64,
     /// What the store's own structures take before any key is stored.
     base: u64,
     clock: HybridClock,
@@ -102,6 +104,7 @@ impl Store {
             slots,
             gate: RwLock::new(()),
             used: AtomicI64::new(base as i64),
+            peak: AtomicU64::new(base as u64),
             base: base as u64,
             clock: HybridClock::new(),
             stats: StoreStats::default(),
@@ -164,6 +167,17 @@ impl Store {
     /// structures included (DESIGN.md section 5's memory used).
     pub fn used_memory(&self) -> u64 {
         self.used.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// The highest [`Store::used_memory`] since start or the last
+    /// [`Store::reset_peak`].
+    pub fn peak_memory(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed).max(self.used_memory())
+    }
+
+    /// Restarts the peak from the current use (`CONFIG RESETSTAT`).
+    pub fn reset_peak(&self) {
+        self.peak.store(self.used_memory(), Ordering::Relaxed);
     }
 
     /// The part of [`Store::used_memory`] taken by the empty store.
@@ -322,7 +336,11 @@ impl Store {
 
     fn account(&self, delta: isize) {
         if delta != 0 {
-            self.used.fetch_add(delta as i64, Ordering::Relaxed);
+            let now = self.used.fetch_add(delta as i64, Ordering::Relaxed) + delta as i64;
+            // Only a growth past the peak writes it.
+            if delta > 0 && now as u64 > self.peak.load(Ordering::Relaxed) {
+                self.peak.fetch_max(now as u64, Ordering::Relaxed);
+            }
         }
     }
 }

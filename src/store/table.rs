@@ -72,6 +72,11 @@ impl SlotTable {
         self.volatile
     }
 
+    /// Accounted bytes of the bucket array alone.
+    pub fn bucket_bytes(&self) -> usize {
+        self.buckets
+    }
+
     /// Accounted bytes of this slot: its keys' and values' allocations and
     /// its bucket array.
     pub fn bytes(&self) -> usize {
