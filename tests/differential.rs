@@ -330,7 +330,7 @@ macro_rules! scripts {
     };
 }
 
-scripts!(strings, keys, connection, resp3);
+scripts!(strings, keys, connection, resp3, memory);
 
 #[test]
 fn every_script_is_run() {

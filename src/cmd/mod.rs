@@ -174,7 +174,7 @@ fn write_estimate(args: &[Bytes]) -> u64 {
 /// Which slots eviction may take keys from: every slot today. In a
 /// cluster with replicas this becomes the slots this node owns (replica
 /// copies are evicted by their owner, whose deletions replicate).
-fn evictable_slot(_: crate::keyslot::Slot) -> bool {
+pub(crate) fn evictable_slot(_: crate::keyslot::Slot) -> bool {
     true
 }
 

@@ -713,6 +713,11 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
     }
     ctx.store.set_memory_policy(updated.memory_policy());
     *settings = updated;
+    drop(settings);
+    // As Redis: a lower maxmemory takes effect at once, not at the next write.
+    if params.iter().any(|p| p.name == "maxmemory") {
+        let _ = ctx.store.make_room(0, &super::evictable_slot);
+    }
     ok()
 }
 
