@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use super::table::{ENTRY_OVERHEAD, key_heap_size};
+
 /// Bytes the allocator hands out for a request of `n` bytes: glibc's
 /// malloc adds an 8-byte header and rounds chunks up to 16 bytes, with a
 /// 32-byte minimum. A model, so `used_memory` follows what the process
@@ -18,12 +20,6 @@ pub const fn alloc_size(n: usize) -> usize {
 /// shared (a reply to `GET` clones it); counted for every non-empty string
 /// so accounting never falls short of what reads make it cost.
 const SHARED_HEADER: usize = alloc_size(3 * std::mem::size_of::<usize>());
-
-/// Bytes a slot table spends per entry besides the key and value
-/// allocations: the bucket (the key's boxed slice and the [`Entry`]) and
-/// its control byte. The table's spare buckets are accounted on top, as the
-/// table's own allocation (see `SlotTable::bytes`).
-pub const ENTRY_OVERHEAD: usize = std::mem::size_of::<(Box<[u8]>, Entry)>() + 1;
 
 /// A stored value. Later types (hashes, ...) are further variants.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,10 +102,10 @@ impl Entry {
         self.expires_at != 0
     }
 
-    /// Accounted size of an entry with this key length: the key's and the
-    /// value's allocations plus [`ENTRY_OVERHEAD`].
+    /// Accounted size of an entry with this key length: the value's and a
+    /// long key's allocations plus [`ENTRY_OVERHEAD`].
     pub fn accounted_size(&self, key_len: usize) -> usize {
-        alloc_size(key_len) + self.value.heap_size() + ENTRY_OVERHEAD
+        key_heap_size(key_len) + self.value.heap_size() + ENTRY_OVERHEAD
     }
 }
 

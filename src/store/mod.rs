@@ -23,12 +23,12 @@ use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use clock::{HybridClock, now_ms};
-pub use entry::{ENTRY_OVERHEAD, Entry, Value, alloc_size};
+pub use entry::{Entry, Value, alloc_size};
 pub use evict::{
     LFU_INIT, LRU_TICK_MS, MemoryPolicy, OutOfMemory, is_lfu, lfu_decayed, lfu_log_incr, lfu_minutes,
     lfu_pack,
 };
-pub use table::SlotTable;
+pub use table::{ENTRY_OVERHEAD, INLINE_KEY, SlotTable, key_heap_size};
 
 use crate::keyslot::{SLOTS, Slot, key_slot};
 
@@ -501,13 +501,14 @@ mod tests {
         let mut db = store.lock(b"k");
         db.set(b"k", s("hello"), 0);
         drop(db);
-        let buckets = table_of(b"k") - (alloc_size(1) + alloc_size(5) + 32) as u64;
-        assert!(buckets >= ENTRY_OVERHEAD as u64, "the bucket array is accounted: {buckets}");
+        let node = (ENTRY_OVERHEAD - 9) as u64;
+        let buckets = table_of(b"k") - node - (alloc_size(5) + 32) as u64;
+        assert!(buckets >= 9, "the bucket array is accounted: {buckets}");
         assert_eq!(store.used_memory(), base + table_of(b"k"));
         let mut db = store.lock(b"k");
         db.update(b"k", |e| e.value = s(&"x".repeat(100)));
         drop(db);
-        assert_eq!(store.used_memory(), base + buckets + (alloc_size(1) + alloc_size(100) + 32) as u64);
+        assert_eq!(store.used_memory(), base + buckets + node + (alloc_size(100) + 32) as u64);
         store.lock(b"k").delete(b"k");
         assert_eq!(store.used_memory(), base, "an emptied table frees its buckets");
         for i in 0..1000 {
