@@ -10,7 +10,6 @@
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
-use std::hash::BuildHasher;
 
 use super::entry::{Entry, alloc_size};
 
