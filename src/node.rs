@@ -478,3 +478,35 @@ async fn expire_loop(store: Arc<Store>, shutdown: CancellationToken) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters_map_to_redis_loglevels() {
+        for (filter, level) in [
+            ("info", "notice"),
+            ("debug", "debug"),
+            ("trace,shoal::ring=info", "debug"),
+            ("shoal::ring=debug,warn", "warning"),
+            ("error", "warning"),
+            ("off", "nothing"),
+            ("shoal=debug", "notice"),
+        ] {
+            assert_eq!(redis_loglevel(filter), level, "{filter}");
+        }
+    }
+
+    #[test]
+    fn settings_carry_the_memory_policy() {
+        let mut config = Config::default();
+        config.store.maxmemory = config::ByteSize::mb(64);
+        config.store.maxmemory_policy = config::MaxmemoryPolicy::AllkeysLfu;
+        config.store.maxmemory_samples = 10;
+        let policy = settings_from_config(&config, "").memory_policy();
+        assert_eq!(policy.maxmemory, 64 << 20);
+        assert_eq!(policy.policy, config::MaxmemoryPolicy::AllkeysLfu);
+        assert_eq!((policy.samples, policy.lfu_log_factor, policy.lfu_decay_time), (10, 10, 1));
+    }
+}
