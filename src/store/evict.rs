@@ -27,6 +27,9 @@ const POOL_SIZE: usize = 16;
 const WINDOW: usize = 16;
 /// Sampling rounds one eviction tries before concluding nothing is left.
 const MAX_ROUNDS: usize = 16;
+/// Most keys one round samples, whatever `maxmemory-samples` says (it
+/// accepts up to 2^31 - 1, as Redis's does).
+const MAX_SAMPLES: usize = 1024;
 /// Milliseconds per tick of the LRU clock: fine enough to order accesses a
 /// few milliseconds apart; the 32-bit clock wraps after about 497 days.
 pub const LRU_TICK_MS: u64 = 10;
@@ -364,7 +367,7 @@ impl Store {
     /// on the way are removed as expiry does. Returns (entries sampled,
     /// expired entries removed).
     fn populate(&self, pool: &mut EvictionPool, how: Sampling<'_>) -> (usize, usize) {
-        let samples = self.limits.get().samples as usize;
+        let samples = (self.limits.get().samples as usize).min(MAX_SAMPLES);
         let mut draws = self.draw_slots(how, samples);
         draws.sort_unstable();
         let now = now_ms();

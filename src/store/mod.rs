@@ -9,6 +9,11 @@
 //! [`Store::lock_slots`] (several, in ascending order so two commands never
 //! deadlock). Expiry is lazy on access ([`Locked::get`]) plus
 //! [`Store::expire_cycle`], run periodically by the server.
+//!
+//! Memory used ([`Store::used_memory`]) is the sum of what every slot
+//! accounts (nodes, keys and values as the allocator sizes them, bucket
+//! arrays) plus the store's fixed structures. [`Store::make_room`] keeps it
+//! under `maxmemory` by evicting per Redis's policies (see `evict.rs`).
 
 mod clock;
 mod entry;
@@ -24,10 +29,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use clock::{HybridClock, now_ms};
 pub use entry::{Entry, Value, alloc_size};
-pub use evict::{
-    LFU_INIT, LRU_TICK_MS, MemoryPolicy, OutOfMemory, is_lfu, lfu_decayed, lfu_log_incr, lfu_minutes,
-    lfu_pack,
-};
+pub use evict::{LFU_INIT, LRU_TICK_MS, MemoryPolicy, OutOfMemory, is_lfu};
 pub use table::{ENTRY_OVERHEAD, INLINE_KEY, SlotTable, key_heap_size};
 
 use crate::keyslot::{SLOTS, Slot, key_slot};
