@@ -130,7 +130,23 @@ pub fn settings_from_config(config: &Config, config_file: &str) -> Settings {
         maxmemory: config.store.maxmemory.as_u64(),
         maxmemory_policy: config.store.maxmemory_policy.as_str().to_string(),
         maxmemory_samples: config.store.maxmemory_samples as u64,
+        cluster_port: config.peer.port,
+        announce_ip: config.advertise_addr().to_string(),
+        loglevel: redis_loglevel(&config.log.level).to_string(),
         config_file: config_file.to_string(),
+        ..Settings::default()
+    }
+}
+
+/// Redis's `loglevel` word for a log filter: its default level (the first
+/// directive without a target), `notice` when there is none.
+fn redis_loglevel(filter: &str) -> &'static str {
+    let level = filter.split(',').map(str::trim).find(|d| !d.contains('=')).unwrap_or("info");
+    match level.to_ascii_lowercase().as_str() {
+        "trace" | "debug" => "debug",
+        "warn" | "error" => "warning",
+        "off" => "nothing",
+        _ => "notice",
     }
 }
 
@@ -176,7 +192,9 @@ impl NodeHandle {
         let shutdown = CancellationToken::new();
         let background = CancellationToken::new();
         let store = Arc::new(Store::new());
-        let server = Arc::new(ServerState::new(settings_from_config(&config, config_file), shutdown.clone()));
+        let settings = settings_from_config(&config, config_file);
+        store.set_memory_policy(settings.memory_policy());
+        let server = Arc::new(ServerState::new(settings, shutdown.clone()));
         let tracker = TaskTracker::new();
 
         let secret = cluster_secret(&config)?;
@@ -508,5 +526,37 @@ async fn expire_loop(store: Arc<Store>, shutdown: CancellationToken) {
             }
             tokio::task::yield_now().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters_map_to_redis_loglevels() {
+        for (filter, level) in [
+            ("info", "notice"),
+            ("debug", "debug"),
+            ("trace,shoal::ring=info", "debug"),
+            ("shoal::ring=debug,warn", "warning"),
+            ("error", "warning"),
+            ("off", "nothing"),
+            ("shoal=debug", "notice"),
+        ] {
+            assert_eq!(redis_loglevel(filter), level, "{filter}");
+        }
+    }
+
+    #[test]
+    fn settings_carry_the_memory_policy() {
+        let mut config = Config::default();
+        config.store.maxmemory = config::ByteSize::mb(64);
+        config.store.maxmemory_policy = config::MaxmemoryPolicy::AllkeysLfu;
+        config.store.maxmemory_samples = 10;
+        let policy = settings_from_config(&config, "").memory_policy();
+        assert_eq!(policy.maxmemory, 64 << 20);
+        assert_eq!(policy.policy, config::MaxmemoryPolicy::AllkeysLfu);
+        assert_eq!((policy.samples, policy.lfu_log_factor, policy.lfu_decay_time), (10, 10, 1));
     }
 }

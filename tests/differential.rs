@@ -370,7 +370,7 @@ macro_rules! scripts {
     };
 }
 
-scripts!(strings, keys, connection, resp3, transactions, hashes, bits, lcs);
+scripts!(strings, keys, connection, resp3, transactions, hashes, bits, lcs, memory);
 
 #[test]
 fn every_script_is_run() {

@@ -12,9 +12,10 @@ use parking_lot::{Mutex, RwLock};
 use tokio_util::sync::CancellationToken;
 
 use super::transaction::{Multi, Watched};
+use crate::config::MaxmemoryPolicy;
 use crate::protocol::Protocol;
 use crate::ring::MemberState;
-use crate::store::Store;
+use crate::store::{MemoryPolicy, Store};
 use crate::topology::{Topology, TopologyMember};
 
 /// Settings that `CONFIG SET` may change at run time, plus the fixed ones
@@ -41,6 +42,16 @@ pub struct Settings {
     pub maxmemory_policy: String,
     /// `store.maxmemory_samples`.
     pub maxmemory_samples: u64,
+    /// Redis's `lfu-log-factor` (run time only; not in the config file).
+    pub lfu_log_factor: u64,
+    /// Redis's `lfu-decay-time`, minutes (run time only; not in the config file).
+    pub lfu_decay_time: u64,
+    /// `peer.port` as bound (Redis's `cluster-port`, the node-to-node port).
+    pub cluster_port: u16,
+    /// The advertised address (Redis's `cluster-announce-ip`).
+    pub announce_ip: String,
+    /// `log.level` in Redis's `loglevel` words.
+    pub loglevel: String,
     /// The configuration file, if any (`INFO server` `config_file`).
     pub config_file: String,
 }
@@ -58,7 +69,25 @@ impl Default for Settings {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            cluster_port: 16380,
+            announce_ip: "127.0.0.1".into(),
+            loglevel: "notice".into(),
             config_file: String::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// The store's view of these settings: the memory bound and eviction.
+    pub fn memory_policy(&self) -> MemoryPolicy {
+        MemoryPolicy {
+            maxmemory: self.maxmemory,
+            policy: self.maxmemory_policy.parse().unwrap_or(MaxmemoryPolicy::NoEviction),
+            samples: self.maxmemory_samples.clamp(1, u32::MAX as u64) as u32,
+            lfu_log_factor: self.lfu_log_factor.min(u32::MAX as u64) as u32,
+            lfu_decay_time: self.lfu_decay_time.min(u32::MAX as u64) as u32,
         }
     }
 }
@@ -76,8 +105,6 @@ pub struct ServerStats {
     pub net_input_bytes: AtomicU64,
     /// Bytes written to clients.
     pub net_output_bytes: AtomicU64,
-    /// Highest `used_memory` seen (`INFO memory` `used_memory_peak`).
-    pub used_memory_peak: AtomicU64,
     /// Serving ring views published (metrics; not reset by `CONFIG RESETSTAT`).
     pub ring_view_changes: AtomicU64,
     /// The last sample behind `instantaneous_ops_per_sec`.
@@ -96,11 +123,6 @@ pub struct OpsSample {
 }
 
 impl ServerStats {
-    /// Raises the memory peak to `used` if it is higher.
-    pub fn observe_used_memory(&self, used: u64) -> u64 {
-        self.used_memory_peak.fetch_max(used, Ordering::Relaxed).max(used)
-    }
-
     /// Zeroes every counter (`CONFIG RESETSTAT`).
     pub fn reset(&self) {
         for counter in [
@@ -109,7 +131,6 @@ impl ServerStats {
             &self.rejected_connections,
             &self.net_input_bytes,
             &self.net_output_bytes,
-            &self.used_memory_peak,
         ] {
             counter.store(0, Ordering::Relaxed);
         }

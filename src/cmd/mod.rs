@@ -19,6 +19,8 @@ mod error;
 pub mod expire;
 pub mod hash;
 pub mod keys;
+pub mod memory;
+pub mod object;
 pub mod scan;
 pub mod server;
 pub mod shoal;
@@ -42,6 +44,7 @@ pub use spec::{CommandSpec, Handler};
 pub use stats::{CommandCells, CommandStats};
 
 use crate::protocol::Frame;
+use crate::store::{ENTRY_OVERHEAD, alloc_size};
 
 /// Every command, in a fixed order (an entry's index identifies it).
 pub static TABLE: LazyLock<CommandTable> = LazyLock::new(CommandTable::build);
@@ -64,6 +67,8 @@ impl CommandTable {
             scan::COMMANDS,
             command::COMMANDS,
             server::COMMANDS,
+            memory::COMMANDS,
+            object::COMMANDS,
             client::COMMANDS,
             cluster::COMMANDS,
             shoal::COMMANDS,
@@ -164,6 +169,12 @@ fn dispatch(
     }
     checked?;
     ctx.client.shared.last_cmd.store(index, std::sync::atomic::Ordering::Relaxed);
+    if let Some(incoming) = oom_estimate(ctx.client, spec, args)
+        && let Err(err) = make_room(ctx.store, incoming)
+    {
+        transaction::flag_aborted(ctx.client);
+        return Err(err);
+    }
     if ctx.client.multi.is_some() && !transaction::runs_in_multi(spec) {
         return transaction::queue(ctx, spec, args);
     }
@@ -184,6 +195,44 @@ fn check(ctx: &Ctx<'_>, spec: &CommandSpec, args: &[Bytes]) -> Result<(), CmdErr
         return Err(CmdError::NoAuth);
     }
     Ok(())
+}
+
+/// What running the command may add to memory, for commands that must
+/// make room first (Redis's `denyoom` flag); `EXEC` makes room for its
+/// queued commands that have it.
+fn oom_estimate(client: &ClientState, spec: &CommandSpec, args: &[Bytes]) -> Option<u64> {
+    if spec.has_flag("denyoom") {
+        return Some(write_estimate(args));
+    }
+    match &client.multi {
+        Some(multi) if spec.name == "exec" => transaction::queued_estimate(&multi.queued),
+        _ => None,
+    }
+}
+
+/// Makes room for `incoming` bytes under `maxmemory` as the policy says,
+/// or refuses with Redis's OOM error (counted).
+pub fn make_room(store: &crate::store::Store, incoming: u64) -> Result<(), CmdError> {
+    store.make_room(incoming, &evictable_slot).map_err(|_| {
+        store.stats().oom_rejections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        CmdError::OutOfMemory
+    })
+}
+
+/// About what a write adds to the accounted memory: its arguments (keys and
+/// values) as allocated, plus one entry's overhead. DESIGN.md section 5
+/// refuses or makes room for a write that would take memory past
+/// `maxmemory`, not only once memory is already past it.
+pub(crate) fn write_estimate(args: &[Bytes]) -> u64 {
+    let payload: usize = args[1..].iter().map(|a| alloc_size(a.len())).sum();
+    (payload + ENTRY_OVERHEAD) as u64
+}
+
+/// Which slots eviction may take keys from: every slot today. In a
+/// cluster with replicas this becomes the slots this node owns (replica
+/// copies are evicted by their owner, whose deletions replicate).
+pub(crate) fn evictable_slot(_: crate::keyslot::Slot) -> bool {
+    true
 }
 
 fn unknown_command(args: &[Bytes]) -> CmdError {

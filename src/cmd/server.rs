@@ -299,17 +299,23 @@ pub fn proc_kb(path: &str, name: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// The process's resident set size, in bytes.
+pub fn rss_bytes() -> u64 {
+    proc_kb("/proc/self/status", "VmRSS")
+}
+
 fn memory_section(ctx: &Ctx<'_>, t: &mut InfoText) {
-    let used = ctx.store.used_memory();
-    let peak = ctx.server.stats.observe_used_memory(used);
-    let rss = proc_kb("/proc/self/status", "VmRSS");
+    let store = ctx.store;
+    let used = store.used_memory();
+    let peak = store.peak_memory();
+    let startup = store.base_memory();
+    let dataset = used.saturating_sub(startup);
+    let rss = rss_bytes();
     let system = proc_kb("/proc/meminfo", "MemTotal");
-    let (maxmemory, policy) = {
-        let s = ctx.server.settings.read();
-        (s.maxmemory, s.maxmemory_policy.clone())
-    };
+    let policy = store.memory_policy();
     let ratio = if used == 0 { 0.0 } else { rss as f64 / used as f64 };
     let peak_perc = if peak == 0 { 100.0 } else { used as f64 * 100.0 / peak as f64 };
+    let dataset_perc = if used == 0 { 0.0 } else { dataset as f64 * 100.0 / used as f64 };
     t.section("Memory");
     t.field("used_memory", used);
     t.field("used_memory_human", bytes_to_human(used));
@@ -318,16 +324,21 @@ fn memory_section(ctx: &Ctx<'_>, t: &mut InfoText) {
     t.field("used_memory_peak", peak);
     t.field("used_memory_peak_human", bytes_to_human(peak));
     t.field("used_memory_peak_perc", format!("{peak_perc:.2}%"));
-    t.field("used_memory_dataset", used);
+    t.field("used_memory_overhead", startup);
+    t.field("used_memory_startup", startup);
+    t.field("used_memory_dataset", dataset);
+    t.field("used_memory_dataset_perc", format!("{dataset_perc:.2}%"));
     t.field("total_system_memory", system);
     t.field("total_system_memory_human", bytes_to_human(system));
-    t.field("maxmemory", maxmemory);
-    t.field("maxmemory_human", bytes_to_human(maxmemory));
-    t.field("maxmemory_policy", policy);
+    t.field("maxmemory", policy.maxmemory);
+    t.field("maxmemory_human", bytes_to_human(policy.maxmemory));
+    t.field("maxmemory_policy", policy.policy);
     t.field("mem_fragmentation_ratio", format!("{ratio:.2}"));
     t.field("mem_fragmentation_bytes", rss as i64 - used as i64);
-    t.field("mem_allocator", "libc");
+    t.field("mem_not_counted_for_evict", 0);
+    t.field("mem_allocator", super::memory::ALLOCATOR);
     t.field("lazyfree_pending_objects", 0);
+    t.field("lazyfreed_objects", 0);
 }
 
 fn persistence_section(ctx: &Ctx<'_>, t: &mut InfoText) {
@@ -542,6 +553,22 @@ const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "lfu-log-factor",
+        get: |s| s.lfu_log_factor.to_string(),
+        set: Some(|s, v| {
+            s.lfu_log_factor = integer_value(v, 0, i32::MAX as i64)? as u64;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "lfu-decay-time",
+        get: |s| s.lfu_decay_time.to_string(),
+        set: Some(|s, v| {
+            s.lfu_decay_time = integer_value(v, 0, i32::MAX as i64)? as u64;
+            Ok(())
+        }),
+    },
+    Param {
         name: "maxclients",
         get: |s| s.maxclients.to_string(),
         set: Some(|s, v| {
@@ -596,6 +623,10 @@ const PARAMS: &[Param] = &[
         }),
     },
     Param { name: "cluster-enabled", get: |_| "yes".into(), set: None },
+    Param { name: "cluster-port", get: |s| s.cluster_port.to_string(), set: None },
+    Param { name: "cluster-announce-ip", get: |s| s.announce_ip.clone(), set: None },
+    // The log filter is fixed at start (`log.level`); shown in Redis's words.
+    Param { name: "loglevel", get: |s| s.loglevel.clone(), set: None },
 ];
 
 fn find_param(name: &[u8]) -> Option<&'static Param> {
@@ -704,13 +735,20 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
         let set = param.set.expect("immutable parameters were refused");
         set(&mut updated, value).map_err(|reason| set_failed(param.name, &reason))?;
     }
+    ctx.store.set_memory_policy(updated.memory_policy());
     *settings = updated;
+    drop(settings);
+    // As Redis: a lower maxmemory takes effect at once, not at the next write.
+    if params.iter().any(|p| p.name == "maxmemory") {
+        let _ = ctx.store.make_room(0, &super::evictable_slot);
+    }
     ok()
 }
 
 fn config_resetstat(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
     ctx.server.stats.reset();
     ctx.server.commands.reset();
+    ctx.store.reset_peak();
     let store = ctx.store.stats();
     for counter in [
         &store.expired_keys,
@@ -854,6 +892,12 @@ mod tests {
         assert!(used > 0);
         assert!(memory.contains(&format!("\r\nused_memory:{used}\r\n")));
         assert!(memory.contains(&format!("\r\nused_memory_peak:{used}\r\n")));
+        for field in
+            ["used_memory_human", "used_memory_rss", "used_memory_rss_human", "mem_fragmentation_ratio"]
+        {
+            assert!(memory.contains(&format!("\r\n{field}:")), "{field}");
+        }
+        assert!(h.text(&["info", "stats"]).contains("\r\nevicted_keys:0\r\n"));
     }
 
     #[test]
@@ -919,6 +963,9 @@ mod tests {
             ("databases", "1"),
             ("cluster-enabled", "yes"),
             ("bind", "127.0.0.1"),
+            ("cluster-port", "16380"),
+            ("loglevel", "notice"),
+            ("lfu-decay-time", "1"),
         ] {
             assert_eq!(pairs(h.run(&["config", "get", name])), owned(&[(name, value)]));
         }
@@ -984,6 +1031,25 @@ mod tests {
         );
         assert_eq!(h.run(&["config", "set", "maxmemory-policy", "ALLKEYS-LRU"]), Frame::ok());
         assert_eq!(h.server.settings.read().maxmemory_policy, "allkeys-lru");
+        assert_eq!(h.store.memory_policy().policy, crate::config::MaxmemoryPolicy::AllkeysLru);
+        assert_eq!(h.run(&["config", "set", "lfu-log-factor", "3", "lfu-decay-time", "0"]), Frame::ok());
+        assert_eq!(
+            pairs(h.run(&["config", "get", "lfu-*"])),
+            owned(&[("lfu-log-factor", "3"), ("lfu-decay-time", "0")])
+        );
+        assert_eq!((h.store.memory_policy().lfu_log_factor, h.store.memory_policy().lfu_decay_time), (3, 0));
+        assert_eq!(
+            h.run(&["config", "set", "lfu-decay-time", "-1"]),
+            err(
+                "ERR CONFIG SET failed (possibly related to argument 'lfu-decay-time') - argument must be between 0 and 2147483647 inclusive"
+            )
+        );
+        assert_eq!(h.run(&["config", "set", "maxmemory", "64mb"]), Frame::ok());
+        assert_eq!(h.store.memory_policy().maxmemory, 64 << 20);
+        let memory = h.text(&["info", "memory"]);
+        for line in ["maxmemory:67108864", "maxmemory_human:64.00M", "maxmemory_policy:allkeys-lru"] {
+            assert!(memory.contains(&format!("\r\n{line}\r\n")), "{line} in {memory}");
+        }
         assert_eq!(h.run(&["config", "set", "requirepass", "secret", "timeout", "30"]), Frame::ok());
         assert_eq!(h.server.settings.read().requirepass, "secret");
         assert_eq!(h.server.settings.read().timeout, 30);

@@ -178,6 +178,14 @@ pub fn run_queued(ctx: &mut Ctx<'_>, watched: &[Watched], queued: &[Vec<Bytes>])
     Frame::Array(queued.iter().map(|args| super::execute_in_transaction(ctx, args)).collect())
 }
 
+/// What a transaction's queued commands flagged `denyoom` may add to
+/// memory (`None` when it has none), so `EXEC` makes room first.
+pub fn queued_estimate(queued: &[Vec<Bytes>]) -> Option<u64> {
+    let denyoom =
+        queued.iter().filter(|args| super::resolve(args).is_ok_and(|(_, spec)| spec.has_flag("denyoom")));
+    denyoom.map(|args| super::write_estimate(args)).reduce(|a, b| a + b)
+}
+
 /// True for commands that must hold the store's exclusive gate while they
 /// run, rather than the shared one every other command holds.
 pub fn takes_whole_store(spec: &CommandSpec) -> bool {

@@ -179,7 +179,7 @@ impl Collector for CacheCollector {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let (keys, with_ttl) = self.store.counts();
         let used = self.store.used_memory();
-        let peak = self.server.stats.observe_used_memory(used);
+        let peak = self.store.peak_memory();
         let (maxmemory, policy) = {
             let settings = self.server.settings.read();
             (settings.maxmemory, settings.maxmemory_policy.parse::<MaxmemoryPolicy>().ok())

@@ -209,6 +209,20 @@ mod tests {
     }
 
     #[test]
+    fn key_introspection_goes_to_the_owner() {
+        let topo = topology(&["a", "b", "c"], "a");
+        let (ka, kb) = (key_of(&topo, "a", 0), key_of(&topo, "b", 0));
+        for sub in ["ENCODING", "FREQ", "IDLETIME", "REFCOUNT"] {
+            assert_eq!(plan_of(&["OBJECT", sub, &kb], &topo), Plan::Remote("b".into()), "{sub}");
+            assert_eq!(plan_of(&["object", sub, &ka], &topo), Plan::Local, "{sub}");
+        }
+        assert_eq!(plan_of(&["MEMORY", "USAGE", &kb], &topo), Plan::Remote("b".into()));
+        assert_eq!(plan_of(&["MEMORY", "USAGE", &kb, "SAMPLES", "0"], &topo), Plan::Remote("b".into()));
+        assert_eq!(plan_of(&["MEMORY", "STATS"], &topo), Plan::Local);
+        assert_eq!(plan_of(&["OBJECT", "HELP"], &topo), Plan::Local);
+    }
+
+    #[test]
     fn a_cluster_of_one_runs_everything_locally() {
         let topo = topology(&["a"], "a");
         assert_eq!(plan_of(&["MGET", "x", "y", "z"], &topo), Plan::Local);

@@ -130,6 +130,11 @@ impl NodeService {
                 view_id,
             })
             .collect();
+        if let Some(incoming) = cmd::transaction::queued_estimate(&commands)
+            && let Err(oom) = cmd::make_room(&self.store, incoming)
+        {
+            return PeerReply::Frame(Frame::Error(oom.to_string()));
+        }
         let mut client = self.client(protocol);
         let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
         let _exclusive = self.store.exclusive();

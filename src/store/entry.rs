@@ -1,13 +1,26 @@
-//! What the store keeps per key.
+//! What the store keeps per key, and what each key costs in memory.
 
 use bytes::Bytes;
 
-use super::hash::{Hash, allocation};
+use super::hash::Hash;
+use super::table::{ENTRY_OVERHEAD, key_heap_size};
 
-/// Bytes accounted per entry on top of its key and value: the hash table
-/// slot, the entry header and allocator overhead, so `used_memory` tracks
-/// what the process really spends rather than just the payload.
-pub const ENTRY_OVERHEAD: usize = 64;
+/// Bytes the allocator hands out for a request of `n` bytes: glibc's
+/// malloc adds an 8-byte header and rounds chunks up to 16 bytes, with a
+/// 32-byte minimum. A model, so `used_memory` follows what the process
+/// really spends instead of summing payload lengths.
+pub const fn alloc_size(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let chunk = (n + 8 + 15) & !15;
+    if chunk < 32 { 32 } else { chunk }
+}
+
+/// The reference-count header `Bytes` allocates the first time a value is
+/// shared (a reply to `GET` clones it); counted for every non-empty string
+/// so accounting never falls short of what reads make it cost.
+const SHARED_HEADER: usize = alloc_size(3 * std::mem::size_of::<usize>());
 
 /// A stored value. Later types (lists, sets, ...) are further variants.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,11 +37,12 @@ pub enum Value {
 const EMBSTR_MAX: usize = 44;
 
 impl Value {
-    /// Bytes this value holds on the heap, for memory accounting.
+    /// Bytes this value holds on the heap, as the allocator counts them.
     pub fn heap_size(&self) -> usize {
         match self {
-            Value::Str(b) => b.len(),
-            Value::Hash(h) => allocation(size_of::<Hash>()) + h.heap_size(),
+            Value::Str(b) if b.is_empty() => 0,
+            Value::Str(b) => alloc_size(b.len()) + SHARED_HEADER,
+            Value::Hash(h) => alloc_size(size_of::<Hash>()) + h.heap_size(),
         }
     }
 
@@ -73,8 +87,11 @@ pub struct Entry {
     pub expires_at: u64,
     /// Hybrid-clock version of the last write (see [`super::HybridClock`]).
     pub version: u64,
-    /// Last access, in seconds of the store's LRU clock (for eviction and
-    /// `OBJECT IDLETIME`).
+    /// What eviction knows of the key's use, one field for both kinds as
+    /// Redis's `lru` field: under an LFU policy the access minute (16 bits)
+    /// and a logarithmic frequency counter (8 bits) (see
+    /// [`super::Store::touch`]); otherwise the last access on the store's LRU
+    /// clock (see [`super::Store::lru_now`]).
     pub access: u32,
 }
 
@@ -94,15 +111,44 @@ impl Entry {
         self.expires_at != 0
     }
 
-    /// Accounted size of an entry with this key length.
+    /// Accounted size of an entry with this key length: the value's and a
+    /// long key's allocations plus [`ENTRY_OVERHEAD`].
     pub fn accounted_size(&self, key_len: usize) -> usize {
-        key_len + self.value.heap_size() + ENTRY_OVERHEAD
+        key_heap_size(key_len) + self.value.heap_size() + ENTRY_OVERHEAD
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::Str(Bytes::copy_from_slice(v.as_bytes()))
+    }
+
+    #[test]
+    fn string_encodings_as_redis() {
+        for int in ["0", "1", "-1", "12345", "9223372036854775807", "-9223372036854775808"] {
+            assert_eq!(s(int).encoding(), "int", "{int}");
+        }
+        for embstr in ["", "-0", "007", " 1", "1 ", "+1", "9223372036854775808", "1.5", "-", "abc"] {
+            assert_eq!(s(embstr).encoding(), "embstr", "{embstr:?}");
+        }
+        assert_eq!(s(&"a".repeat(44)).encoding(), "embstr");
+        assert_eq!(s(&"a".repeat(45)).encoding(), "raw");
+    }
+
+    #[test]
+    fn allocation_model() {
+        assert_eq!(alloc_size(0), 0);
+        assert_eq!(alloc_size(1), 32);
+        assert_eq!(alloc_size(24), 32);
+        assert_eq!(alloc_size(25), 48);
+        assert_eq!(alloc_size(64), 80);
+        assert_eq!(alloc_size(1024), 1040);
+        assert_eq!(s("").heap_size(), 0);
+        assert_eq!(s("abc").heap_size(), 32 + 32);
+    }
 
     fn string(text: &str) -> Value {
         Value::Str(Bytes::copy_from_slice(text.as_bytes()))

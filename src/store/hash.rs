@@ -17,6 +17,7 @@
 
 use std::sync::LazyLock;
 
+use super::entry::alloc_size;
 use hashbrown::HashTable;
 
 /// Most fields a packed hash holds (Redis's `hash-max-listpack-entries`).
@@ -142,10 +143,10 @@ impl Hash {
     /// rounds allocations. O(1).
     pub fn heap_size(&self) -> usize {
         match &self.repr {
-            Repr::Packed(p) => allocation(p.buf.capacity()),
+            Repr::Packed(p) => alloc_size(p.buf.capacity()),
             Repr::Table(t) => {
-                allocation(t.entries.capacity() * size_of::<Box<[u8]>>())
-                    + allocation(t.index.allocation_size())
+                alloc_size(t.entries.capacity() * size_of::<Box<[u8]>>())
+                    + alloc_size(t.index.allocation_size())
                     + t.entry_bytes
             }
         }
@@ -194,13 +195,6 @@ impl std::fmt::Debug for Hash {
             .field("pairs", &pairs.collect::<Vec<_>>())
             .finish()
     }
-}
-
-/// Bytes malloc really takes for a request of `requested` bytes: glibc
-/// adds an 8-byte header, rounds to 16 and never hands out less than 32.
-/// Nothing for 0 (Rust does not allocate empty buffers).
-pub(crate) fn allocation(requested: usize) -> usize {
-    if requested == 0 { 0 } else { (requested + 8).div_ceil(16).max(2) * 16 }
 }
 
 /// All pairs in one buffer: `[field len][field][value len][value]` each,
@@ -354,10 +348,10 @@ impl Table {
 
     fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         let entry = pack_entry(field, value);
-        self.entry_bytes += allocation(entry.len());
+        self.entry_bytes += alloc_size(entry.len());
         if let Some(i) = self.position(field) {
             let old = std::mem::replace(&mut self.entries[i], entry);
-            self.entry_bytes -= allocation(old.len());
+            self.entry_bytes -= alloc_size(old.len());
             return false;
         }
         // Positions are u32 to keep the index small: four billion fields
@@ -387,7 +381,7 @@ impl Table {
             }
         }
         let old = self.entries.swap_remove(position);
-        self.entry_bytes -= allocation(old.len());
+        self.entry_bytes -= alloc_size(old.len());
         if self.entries.len() * 4 < self.entries.capacity() && self.entries.capacity() > 16 {
             self.shrink();
         }
@@ -533,15 +527,6 @@ mod tests {
         assert!(h.heap_size() >= table + 10_000);
         h.remove(b"big");
         assert_eq!(h.heap_size(), table);
-    }
-
-    #[test]
-    fn allocation_rounds_like_malloc() {
-        assert_eq!(allocation(0), 0);
-        assert_eq!(allocation(1), 32);
-        assert_eq!(allocation(24), 32);
-        assert_eq!(allocation(25), 48);
-        assert_eq!(allocation(1000), 1008);
     }
 
     fn scan_all(h: &Hash, count: usize, mut between: impl FnMut(usize)) -> Vec<Vec<u8>> {

@@ -9,23 +9,30 @@
 //! [`Store::lock_slots`] (several, in ascending order so two commands never
 //! deadlock). Expiry is lazy on access ([`Locked::get`]) plus
 //! [`Store::expire_cycle`], run periodically by the server.
+//!
+//! Memory used ([`Store::used_memory`]) is the sum of what every slot
+//! accounts (nodes, keys and values as the allocator sizes them, bucket
+//! arrays) plus the store's fixed structures. [`Store::make_room`] keeps it
+//! under `maxmemory` by evicting per Redis's policies (see `evict.rs`).
 
 mod clock;
 mod entry;
+mod evict;
 mod hash;
 mod table;
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use bytes::Bytes;
 
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use clock::{HybridClock, now_ms};
-pub use entry::{ENTRY_OVERHEAD, Entry, Value};
+pub use entry::{Entry, Value, alloc_size};
+pub use evict::{LFU_INIT, LRU_TICK_MS, MemoryPolicy, OutOfMemory, is_lfu};
 pub use hash::{Hash, MAX_PACKED_ENTRIES, MAX_PACKED_VALUE};
-pub use table::SlotTable;
+pub use table::{ENTRY_OVERHEAD, INLINE_KEY, SlotTable, key_heap_size};
 
 use crate::keyslot::{SLOTS, Slot, key_slot};
 
@@ -69,6 +76,22 @@ impl KeyStamp {
     }
 }
 
+/// Per-slot key counts readable without the slot's lock, so eviction can
+/// pick non-empty slots cheaply. Written under the slot's lock whenever a
+/// change leaves the slot's counts different from what is published.
+#[derive(Debug)]
+struct SlotCounts {
+    keys: Box<[AtomicU32]>,
+    volatile: Box<[AtomicU32]>,
+}
+
+impl SlotCounts {
+    fn new() -> SlotCounts {
+        let zeros = || (0..SLOTS).map(|_| AtomicU32::new(0)).collect();
+        SlotCounts { keys: zeros(), volatile: zeros() }
+    }
+}
+
 /// Every key this node holds.
 pub struct Store {
     slots: Box<[Mutex<SlotTable>]>,
@@ -76,9 +99,16 @@ pub struct Store {
     /// or change the whole keyspace at once (`FLUSHALL`, `EXEC`).
     gate: RwLock<()>,
     used: AtomicI64,
+    /// Highest `used` seen.
+    peak: AtomicU64,
+    /// What the store's own structures take before any key is stored.
+    base: u64,
     clock: HybridClock,
     stats: StoreStats,
     lru_epoch_ms: u64,
+    limits: evict::Limits,
+    pool: Mutex<evict::EvictionPool>,
+    counts: SlotCounts,
 }
 
 impl std::fmt::Debug for Store {
@@ -98,13 +128,34 @@ impl Store {
     pub fn new() -> Store {
         let hasher = ahash::RandomState::new();
         let slots = (0..SLOTS).map(|_| Mutex::new(SlotTable::new(hasher.clone()))).collect();
+        let base = std::mem::size_of::<Store>()
+            + SLOTS * std::mem::size_of::<Mutex<SlotTable>>()
+            + 2 * SLOTS * std::mem::size_of::<AtomicU32>();
         Store {
             slots,
             gate: RwLock::new(()),
-            used: AtomicI64::new(0),
+            used: AtomicI64::new(base as i64),
+            peak: AtomicU64::new(base as u64),
+            base: base as u64,
             clock: HybridClock::new(),
             stats: StoreStats::default(),
             lru_epoch_ms: now_ms(),
+            limits: evict::Limits::new(MemoryPolicy::default()),
+            pool: Mutex::new(evict::EvictionPool::default()),
+            counts: SlotCounts::new(),
+        }
+    }
+
+    /// Publishes a slot's counts after a change (call with its lock held).
+    fn note_slot(&self, slot: impl Into<usize>, table: &SlotTable) {
+        let slot = slot.into();
+        for (published, now) in
+            [(&self.counts.keys[slot], table.len()), (&self.counts.volatile[slot], table.volatile_len())]
+        {
+            let now = now as u32;
+            if published.load(Ordering::Relaxed) != now {
+                published.store(now, Ordering::Relaxed);
+            }
         }
     }
 
@@ -143,9 +194,26 @@ impl Store {
         Locked { store: self, tables }
     }
 
-    /// Accounted bytes of everything stored.
+    /// Accounted bytes of everything stored, the store's own fixed
+    /// structures included (DESIGN.md section 5's memory used).
     pub fn used_memory(&self) -> u64 {
         self.used.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// The highest [`Store::used_memory`] since start or the last
+    /// [`Store::reset_peak`].
+    pub fn peak_memory(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed).max(self.used_memory())
+    }
+
+    /// Restarts the peak from the current use (`CONFIG RESETSTAT`).
+    pub fn reset_peak(&self) {
+        self.peak.store(self.used_memory(), Ordering::Relaxed);
+    }
+
+    /// The part of [`Store::used_memory`] taken by the empty store.
+    pub fn base_memory(&self) -> u64 {
+        self.base
     }
 
     /// The version clock.
@@ -158,9 +226,10 @@ impl Store {
         &self.stats
     }
 
-    /// Seconds on the LRU clock (since the store was created).
+    /// The LRU clock: ticks of [`LRU_TICK_MS`] since the store was
+    /// created, wrapping at 2^32.
     pub fn lru_now(&self) -> u32 {
-        (now_ms().saturating_sub(self.lru_epoch_ms) / 1000) as u32
+        (now_ms().saturating_sub(self.lru_epoch_ms) / LRU_TICK_MS) as u32
     }
 
     /// Milliseconds of the LRU clock's epoch.
@@ -185,10 +254,14 @@ impl Store {
     pub fn flush(&self) -> usize {
         let mut removed = 0;
         for slot in 0..SLOTS {
-            let (n, delta) = self.slots[slot].lock().clear();
+            let mut table = self.slots[slot].lock();
+            let (n, delta) = table.clear();
+            self.note_slot(slot, &table);
+            drop(table);
             removed += n;
             self.account(delta);
         }
+        self.pool.lock().clear();
         removed
     }
 
@@ -227,6 +300,7 @@ impl Store {
             let mut table = self.slots[slot].lock();
             if table.volatile_len() > 0 {
                 let (removed, delta) = table.remove_where(|e| e.is_expired(now));
+                self.note_slot(slot, &table);
                 self.account(delta);
                 self.stats.expired_keys.fetch_add(removed as u64, Ordering::Relaxed);
             }
@@ -279,6 +353,7 @@ impl Store {
             }
             examined += table.len();
             let (n, delta) = table.remove_where(|e| e.is_expired(now));
+            self.note_slot(slot, &table);
             drop(table);
             removed += n;
             self.account(delta);
@@ -292,7 +367,11 @@ impl Store {
 
     fn account(&self, delta: isize) {
         if delta != 0 {
-            self.used.fetch_add(delta as i64, Ordering::Relaxed);
+            let now = self.used.fetch_add(delta as i64, Ordering::Relaxed) + delta as i64;
+            // Only a growth past the peak writes it.
+            if delta > 0 && now as u64 > self.peak.load(Ordering::Relaxed) {
+                self.peak.fetch_max(now as u64, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -338,16 +417,15 @@ impl<'a> Locked<'a> {
     /// Like [`Locked::get`] for a read command: counts a keyspace hit or
     /// miss and refreshes the entry's access time.
     pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let lru = self.store.lru_now();
-        let stats = &self.store.stats;
+        let store = self.store;
         match self.get(key) {
             Some(e) => {
-                stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
-                e.access = lru;
+                store.stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+                store.touch(e);
                 Some(e)
             }
             None => {
-                stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+                store.stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
         }
@@ -377,11 +455,21 @@ impl<'a> Locked<'a> {
 
     /// Stores `value` under `key` with a fresh version, replacing what was
     /// there; `expires_at` 0 means no TTL. Returns the replaced entry.
+    ///
+    /// Under an LFU policy an overwritten key keeps its (touched) frequency,
+    /// as Redis's does; otherwise the access time is now.
     pub fn set(&mut self, key: &[u8], value: Value, expires_at: u64) -> Option<Entry> {
-        let old_version = self.get(key).map_or(0, |e| e.version);
-        let version = self.store.clock.next_after(old_version);
-        let entry = Entry { value, expires_at, version, access: self.store.lru_now() };
-        self.put(key, entry)
+        let store = self.store;
+        let (old_version, access) = match self.get(key) {
+            Some(old) if is_lfu(store.limits.policy()) => {
+                store.touch(old);
+                (old.version, old.access)
+            }
+            Some(old) => (old.version, store.lru_now()),
+            None => (0, store.fresh_access()),
+        };
+        let version = store.clock.next_after(old_version);
+        self.put(key, Entry { value, expires_at, version, access })
     }
 
     /// Stores a whole entry as given (its version included).
@@ -397,11 +485,10 @@ impl<'a> Locked<'a> {
     pub fn update<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         self.get(key)?;
         let store = self.store;
-        let lru = store.lru_now();
         let (result, delta) = self.table(key).replace_with(key, |e| {
             let r = f(e);
             e.version = store.clock.next_after(e.version);
-            e.access = lru;
+            store.touch(e);
             r
         })?;
         store.account(delta);
@@ -423,6 +510,15 @@ impl<'a> Locked<'a> {
     }
 }
 
+impl Drop for Locked<'_> {
+    /// Publishes the counts of every slot this command may have changed.
+    fn drop(&mut self) {
+        for (slot, table) in &self.tables {
+            self.store.note_slot(*slot, table);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,21 +531,50 @@ mod tests {
     #[test]
     fn accounts_memory_through_every_change() {
         let store = Store::new();
+        let base = store.used_memory();
+        assert_eq!(base, store.base_memory());
+        assert!(base > 0);
+        let table_of = |key: &[u8]| store.slots[key_slot(key) as usize].lock().bytes() as u64;
         let mut db = store.lock(b"k");
         db.set(b"k", s("hello"), 0);
-        assert_eq!(store.used_memory(), (1 + 5 + ENTRY_OVERHEAD) as u64);
-        db.update(b"k", |e| e.value = s("hello world"));
-        assert_eq!(store.used_memory(), (1 + 11 + ENTRY_OVERHEAD) as u64);
-        db.delete(b"k");
-        assert_eq!(store.used_memory(), 0);
         drop(db);
+        let node = (ENTRY_OVERHEAD - 9) as u64;
+        let buckets = table_of(b"k") - node - (alloc_size(5) + 32) as u64;
+        assert!(buckets >= 9, "the bucket array is accounted: {buckets}");
+        assert_eq!(store.used_memory(), base + table_of(b"k"));
+        let mut db = store.lock(b"k");
+        db.update(b"k", |e| e.value = s(&"x".repeat(100)));
+        drop(db);
+        assert_eq!(store.used_memory(), base + buckets + node + (alloc_size(100) + 32) as u64);
+        store.lock(b"k").delete(b"k");
+        assert_eq!(store.used_memory(), base, "an emptied table frees its buckets");
         for i in 0..1000 {
             let key = format!("key:{i}");
             store.lock(key.as_bytes()).set(key.as_bytes(), s("v"), 0);
         }
         assert_eq!(store.counts(), (1000, 0));
         assert_eq!(store.flush(), 1000);
-        assert_eq!(store.used_memory(), 0);
+        assert_eq!(store.used_memory(), base);
+    }
+
+    #[test]
+    fn counts_are_published_after_every_change() {
+        let store = Store::new();
+        let slot = key_slot(b"{t}a") as usize;
+        let published = |store: &Store| {
+            (
+                store.counts.keys[slot].load(Ordering::Relaxed),
+                store.counts.volatile[slot].load(Ordering::Relaxed),
+            )
+        };
+        store.lock(b"{t}a").set(b"{t}a", s("v"), 0);
+        store.lock(b"{t}b").set(b"{t}b", s("v"), now_ms() - 1);
+        assert_eq!(published(&store), (2, 1));
+        let mut cursor = slot;
+        store.expire_cycle(&mut cursor, 1);
+        assert_eq!(published(&store), (1, 0));
+        store.flush();
+        assert_eq!(published(&store), (0, 0));
     }
 
     #[test]
@@ -467,7 +592,8 @@ mod tests {
         let (_, removed) = store.expire_cycle(&mut cursor, usize::MAX);
         assert_eq!(removed, 99);
         assert_eq!(store.counts(), (1, 1));
-        assert_eq!(store.used_memory(), (4 + 1 + ENTRY_OVERHEAD) as u64);
+        let live = store.slots[key_slot(b"live") as usize].lock().bytes() as u64;
+        assert_eq!(store.used_memory(), store.base_memory() + live);
     }
 
     #[test]
