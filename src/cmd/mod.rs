@@ -198,15 +198,17 @@ fn check(ctx: &Ctx<'_>, spec: &CommandSpec, args: &[Bytes]) -> Result<(), CmdErr
 }
 
 /// What running the command may add to memory, for commands that must
-/// make room first (Redis's `denyoom` flag); `EXEC` makes room for its
-/// queued commands that have it.
+/// make room first: those with Redis's `denyoom` flag, `EXEC` for its
+/// queued commands that have it, and, as in Redis, any command queued
+/// inside `MULTI` (queueing takes memory too).
 fn oom_estimate(client: &ClientState, spec: &CommandSpec, args: &[Bytes]) -> Option<u64> {
     if spec.has_flag("denyoom") {
         return Some(write_estimate(args));
     }
-    match &client.multi {
-        Some(multi) if spec.name == "exec" => transaction::queued_estimate(&multi.queued),
-        _ => None,
+    match (&client.multi, spec.name) {
+        (Some(multi), "exec") => transaction::queued_estimate(&multi.queued),
+        (Some(_), "discard" | "quit" | "reset") | (None, _) => None,
+        (Some(_), _) => Some(write_estimate(args)),
     }
 }
 
