@@ -104,6 +104,7 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     stats: &PeerStats,
 ) -> io::Result<()> {
     let mut batch = BytesMut::new();
+    let mut last_count = 0;
     loop {
         let first = tokio::select! {
             biased;
@@ -113,10 +114,14 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
                 None => return Ok(()),
             },
         };
-        // Let the tasks that are about to queue frames run first: the
-        // writer is woken by the first frame of a burst, and writing that
-        // one alone would cost a write per request under load.
-        tokio::task::yield_now().await;
+        // Under load, let the tasks that are about to queue frames run
+        // first: the writer is woken by the first frame of a burst, and
+        // writing that one alone would cost a write per request. A lone
+        // request (the last batch had one frame) goes out at once: waiting
+        // would only add to its latency.
+        if last_count > 1 {
+            tokio::task::yield_now().await;
+        }
         let mut next = Some(first);
         let mut count = 0;
         while let Some(frame) = next {
@@ -134,6 +139,7 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
         }
         flush(stream, &mut batch, write_timeout, stats).await?;
         stats.add(Counter::FrameWritten, count);
+        last_count = count;
     }
 }
 
