@@ -111,7 +111,10 @@ fn connection_refused_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
-    assert_eq!(stderr.trim_end(), format!("Could not connect to 127.0.0.1:{port}: Connection refused"));
+    assert_eq!(
+        stderr.trim_end(),
+        format!("Could not connect to Redis at 127.0.0.1:{port}: Connection refused")
+    );
 }
 
 #[test]
