@@ -116,7 +116,7 @@ struct Args {
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
     /// The command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(trailing_var_arg = true)]
     command: Vec<OsString>,
 }
 

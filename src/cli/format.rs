@@ -70,11 +70,13 @@ pub fn prints_verbatim<A: AsRef<[u8]>>(args: &[A]) -> bool {
 /// redis-cli's standard output mode does.
 pub fn tty(reply: &Reply) -> Vec<u8> {
     let mut out = Vec::new();
-    tty_into(reply, b"", &mut out);
+    tty_into(reply, b"", false, &mut out);
     out
 }
 
-fn tty_into(reply: &Reply, prefix: &[u8], out: &mut Vec<u8>) {
+/// `lead`: the first element of an aggregate gets the prefix too (a map's
+/// value starts on its own line).
+fn tty_into(reply: &Reply, prefix: &[u8], lead: bool, out: &mut Vec<u8>) {
     match reply {
         Reply::Error(text) => {
             out.extend_from_slice(b"(error) ");
@@ -102,12 +104,14 @@ fn tty_into(reply: &Reply, prefix: &[u8], out: &mut Vec<u8>) {
         }
         Reply::Nil => out.extend_from_slice(b"(nil)\n"),
         Reply::Boolean(b) => out.extend_from_slice(if *b { b"(true)\n" } else { b"(false)\n" }),
-        Reply::Array(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), b')', prefix, out),
+        Reply::Array(items) => {
+            tty_list(items.iter().map(|i| (i, None)), items.len(), b')', prefix, lead, out)
+        }
         Reply::Push(items) if items.is_empty() => out.extend_from_slice(b"(empty push)\n"),
-        Reply::Push(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), b')', prefix, out),
-        Reply::Set(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), b'~', prefix, out),
+        Reply::Push(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), b')', prefix, lead, out),
+        Reply::Set(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), b'~', prefix, lead, out),
         Reply::Map(pairs) => {
-            tty_list(pairs.iter().map(|(k, v)| (k, Some(v))), pairs.len(), b'#', prefix, out)
+            tty_list(pairs.iter().map(|(k, v)| (k, Some(v))), pairs.len(), b'#', prefix, lead, out)
         }
     }
 }
@@ -115,12 +119,14 @@ fn tty_into(reply: &Reply, prefix: &[u8], out: &mut Vec<u8>) {
 /// A numbered aggregate: `1) ...`, `1~ ...` for sets, `1# key => value` for
 /// maps. Numbers are right-aligned to the widest index; nested aggregates
 /// are indented by that width plus two, and their first line continues the
-/// parent's line.
+/// parent's line, except under a map's key: there a value that takes
+/// several lines starts on the next one.
 fn tty_list<'a>(
     entries: impl Iterator<Item = (&'a Reply, Option<&'a Reply>)>,
     len: usize,
     mark: u8,
     prefix: &[u8],
+    lead: bool,
     out: &mut Vec<u8>,
 ) {
     if len == 0 {
@@ -135,15 +141,22 @@ fn tty_list<'a>(
     let mut nested = prefix.to_vec();
     nested.resize(prefix.len() + width + 2, b' ');
     for (i, (item, value)) in entries.enumerate() {
-        if i > 0 {
+        if i > 0 || lead {
             out.extend_from_slice(prefix);
         }
         out.extend_from_slice(format!("{:>width$}{} ", i + 1, mark as char).as_bytes());
-        tty_into(item, &nested, out);
+        tty_into(item, &nested, false, out);
         if let Some(value) = value {
             out.pop();
             out.extend_from_slice(b" => ");
-            tty_into(value, &nested, out);
+            let mut inline = Vec::new();
+            tty_into(value, &nested, false, &mut inline);
+            if inline.iter().filter(|&&b| b == b'\n').count() > 1 {
+                out.push(b'\n');
+                tty_into(value, &nested, true, out);
+            } else {
+                out.extend_from_slice(&inline);
+            }
         }
     }
 }
@@ -279,6 +292,11 @@ mod tests {
         assert_eq!(text(tty(&Reply::Map(vec![]))), "(empty hash)\n");
         assert_eq!(text(tty(&Reply::Set(vec![]))), "(empty set)\n");
         assert_eq!(text(tty(&Reply::Set(vec![int(1)]))), "1~ (integer) 1\n");
+        let nested = Reply::Map(vec![(
+            Reply::bulk("a"),
+            Reply::Array(vec![int(1), Reply::Map(vec![(Reply::bulk("b"), Reply::Set(vec![int(2)]))])]),
+        )]);
+        assert_eq!(text(tty(&nested)), "1# \"a\" => \n   1) (integer) 1\n   2) 1# \"b\" => 1~ (integer) 2\n");
     }
 
     #[test]
