@@ -255,6 +255,43 @@ impl RedisServer {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// Kills the server and starts a new one on the same port (what a
+    /// client sees when a server restarts). Panics if the port cannot be
+    /// had again within [`DEADLINE`].
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let restarted = wait_for(DEADLINE, || {
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run redis-server");
+            let answered = wait_for(DEADLINE, || {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Some(false);
+                }
+                RespConn::connect(self.addr()).ok()?.call(["PING"]).ok().map(|_| true)
+            });
+            if answered == Some(true) {
+                Some(child)
+            } else {
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            }
+        });
+        self.child = restarted.expect("redis-server restarted on its port");
+        self._dir = dir;
+    }
 }
 
 impl Drop for RedisServer {
