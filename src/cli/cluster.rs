@@ -282,7 +282,9 @@ pub fn render(status: &ClusterStatus) -> String {
 pub fn status(session: &mut Session) -> i32 {
     match gather(session) {
         Ok(status) => {
-            print!("{}", render(&status));
+            let mut out = std::io::stdout();
+            // A closed standard output (`| head`) is not worth a message.
+            let _ = out.write_all(render(&status).as_bytes()).and_then(|()| out.flush());
             0
         }
         Err(e) => {

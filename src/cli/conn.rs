@@ -36,6 +36,13 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// True when standard output was closed (`shoal-cli ... | head -1`):
+    /// nothing to report, as a C tool dies quietly of SIGPIPE. (A socket's
+    /// broken pipe is [`CliError::Closed`].)
+    pub fn is_output_closed(&self) -> bool {
+        matches!(self, CliError::Io(e) if e.kind() == ErrorKind::BrokenPipe)
+    }
+
     /// True when the connection is unusable afterwards (anything but a
     /// protocol error is; a protocol error leaves the stream out of step too).
     pub fn is_connection_lost(&self) -> bool {

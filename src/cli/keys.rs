@@ -63,7 +63,9 @@ pub fn scan(session: &mut Session, pattern: Option<&[u8]>, interval: Option<Dura
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{e}");
+            if !e.is_output_closed() {
+                eprintln!("{e}");
+            }
             1
         }
     }
@@ -102,7 +104,9 @@ pub fn bigkeys(session: &mut Session, pattern: Option<&[u8]>, interval: Option<D
         Ok(()) => 0,
         Err(e) => {
             let _ = out.flush();
-            eprintln!("{e}");
+            if !e.is_output_closed() {
+                eprintln!("{e}");
+            }
             1
         }
     }

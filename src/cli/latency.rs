@@ -87,7 +87,9 @@ pub fn run(
         Ok(()) => 0,
         Err(e) => {
             let _ = writeln!(out);
-            eprintln!("{e}");
+            if !e.is_output_closed() {
+                eprintln!("{e}");
+            }
             1
         }
     }

@@ -39,7 +39,9 @@ enum Event {
 pub fn run(session: &mut Session, input: impl Read, timeout: Option<Duration>) -> i32 {
     match transfer(session, input, timeout, &mut std::io::stdout()) {
         Ok(counts) => {
-            println!("errors: {}, replies: {}", counts.errors, counts.replies);
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "errors: {}, replies: {}", counts.errors, counts.replies)
+                .and_then(|()| out.flush());
             i32::from(counts.errors > 0)
         }
         Err(e) => {

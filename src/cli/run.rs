@@ -90,7 +90,9 @@ pub fn one_shot(
         Ok(Ran::ServerError) => 1,
         Err(e) => {
             let _ = out.flush();
-            eprintln!("{e}");
+            if !e.is_output_closed() {
+                eprintln!("{e}");
+            }
             1
         }
     }
@@ -170,6 +172,9 @@ impl LineRunner {
         let started = Instant::now();
         let opts = RunOptions { repeat, exit_on_error: false, ..self.opts.clone() };
         if let Err(e) = execute(&mut self.session, &args, &opts, out) {
+            if e.is_output_closed() {
+                return LineOutcome::Quit;
+            }
             let _ = out.flush();
             eprintln!("{e}");
         }

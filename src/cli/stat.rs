@@ -97,7 +97,9 @@ pub fn run(session: &mut Session, interval: Duration, lines: Option<i64>) -> i32
     match watch(session, interval, lines, &mut out) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{e}");
+            if !e.is_output_closed() {
+                eprintln!("{e}");
+            }
             1
         }
     }
