@@ -170,8 +170,16 @@ fn c_follows_moved_like_redis_cli() {
         assert_eq!(stdout(&actual), stdout(&expected), "{args:?}");
         assert_eq!(actual.status.code(), expected.status.code(), "{args:?}");
     }
+    // Commands on standard input report each redirection, as redis-cli.
+    let script = format!("set {key} again\nget {key}\nget {{other}}x\n").into_bytes();
+    for args in [vec!["-c", "-p", &port_a], vec!["-c", "--no-raw", "-p", &port_a]] {
+        let expected = run_with_input("redis-cli", &args, script.clone());
+        let actual = run_with_input(SHOAL_CLI, &args, script.clone());
+        assert_eq!(stdout(&actual), stdout(&expected), "{args:?}");
+        assert!(stdout(&actual).contains("-> Redirected to slot"), "{}", stdout(&actual));
+    }
     let out = cli(&["-c", "-p", &port_a, "GET", &key]);
-    assert_eq!(stdout(&out), "moved\n");
+    assert_eq!(stdout(&out), "again\n");
     let out = cli(&["-p", &port_a, "GET", &key]);
     assert!(stdout(&out).starts_with("MOVED "), "{}", stdout(&out));
     drop(b);

@@ -207,6 +207,8 @@ pub fn lines(runner: &mut LineRunner, input: impl BufRead, out: &mut dyn Write) 
     if let Err(e) = runner.session.connect() {
         eprintln!("{e}");
     }
+    // As at the prompt (redis-cli runs both the same way).
+    runner.session.show_redirects = true;
     for line in input.split(b'\n') {
         let line = match line {
             Ok(line) => line,
