@@ -169,6 +169,10 @@ const STDIN_SCRIPT: &str = "set \"a b\" 'c d'\n\
     3 ping\n\
     0 ping\n\
     -1 ping\n\
+    +2 ping\n\
+    - ping\n\
+    3x ping\n\
+    99999999999999999999 ping\n\
     2 get foo\n\
     nosuch command\n\
     get a b\n\

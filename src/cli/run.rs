@@ -132,10 +132,8 @@ impl LineRunner {
             return LineOutcome::Continue;
         }
         let mut repeat = 1;
-        if args.len() > 1
-            && let Ok(text) = std::str::from_utf8(&args[0])
-            && text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
-        {
+        if args.len() > 1 && is_integer(&args[0]) {
+            let text = String::from_utf8_lossy(&args[0]);
             match text.parse::<i64>() {
                 Ok(n) if n > 0 => {
                     repeat = n;
@@ -199,6 +197,12 @@ impl LineRunner {
         }
         let _ = writeln!(out, "Unknown preference; use \":set hints\" or \":set nohints\"");
     }
+}
+
+/// True for `[+-]digits`: a first word redis-cli takes as a repeat count.
+fn is_integer(word: &[u8]) -> bool {
+    let digits = word.strip_prefix(b"-").or_else(|| word.strip_prefix(b"+")).unwrap_or(word);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
 /// Runs the commands read from `input`, one per line (standard input that
