@@ -194,6 +194,9 @@ fn main() -> ExitCode {
             "Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe."
         );
     }
-    let status = shoal::cli::main(args.into_options());
+    // A bug must not end in a stack trace: one line, status 1.
+    std::panic::set_hook(Box::new(|info| eprintln!("Error: shoal-cli failed unexpectedly: {info}")));
+    let options = args.into_options();
+    let status = std::panic::catch_unwind(move || shoal::cli::main(options)).unwrap_or(1);
     ExitCode::from(u8::try_from(status).unwrap_or(1))
 }
