@@ -296,12 +296,15 @@ pub fn status(session: &mut Session) -> i32 {
 
 /// `--cluster-watch`: prints the table every `interval` (clearing the
 /// screen on a terminal), `times` times (`None`: until interrupted). A
-/// node that stops answering is reported and retried.
+/// node that stops answering is reported and retried; the exit status is
+/// 1 when the last attempt failed.
 pub fn watch(session: &mut Session, interval: Duration, times: Option<i64>, tty: bool) -> i32 {
     let mut out = std::io::stdout();
     let mut shown = 0;
     loop {
-        let text = match gather(session) {
+        let gathered = gather(session);
+        let failed = gathered.is_err();
+        let text = match gathered {
             Ok(status) => render(&status),
             Err(e) => {
                 session.disconnect();
@@ -314,7 +317,7 @@ pub fn watch(session: &mut Session, interval: Duration, times: Option<i64>, tty:
         }
         shown += 1;
         if times.is_some_and(|n| n > 0 && shown >= n) {
-            return 0;
+            return i32::from(failed);
         }
         std::thread::sleep(interval);
     }
