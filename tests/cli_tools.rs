@@ -182,7 +182,35 @@ fn c_follows_moved_like_redis_cli() {
     assert_eq!(stdout(&out), "again\n");
     let out = cli(&["-p", &port_a, "GET", &key]);
     assert!(stdout(&out).starts_with("MOVED "), "{}", stdout(&out));
-    drop(b);
+
+    // ASK: a slot of a's migrating to b; a key a does not hold is asked
+    // for on b, after ASKING.
+    let id = |server: &RedisServer| match RespConn::connect(server.addr())
+        .expect("connect")
+        .call(["CLUSTER", "MYID"])
+    {
+        Ok(Frame::Bulk(id)) => String::from_utf8_lossy(&id).into_owned(),
+        other => panic!("CLUSTER MYID: {other:?}"),
+    };
+    let (id_a, id_b) = (id(&a), id(&b));
+    let asked =
+        (0..).map(|i| format!("asked{i}")).find(|k| key_slot(k.as_bytes()) < 8192).expect("a key on a");
+    let slot = key_slot(asked.as_bytes()).to_string();
+    let setslot = |server: &RedisServer, how: &str, node: &str| {
+        let reply =
+            RespConn::connect(server.addr()).expect("connect").call(["CLUSTER", "SETSLOT", &slot, how, node]);
+        assert_eq!(reply.expect("setslot"), Frame::ok());
+    };
+    setslot(&b, "IMPORTING", &id_a);
+    setslot(&a, "MIGRATING", &id_b);
+    let out = cli(&["-p", &port_a, "GET", &asked]);
+    assert!(stdout(&out).starts_with("ASK "), "{}", stdout(&out));
+    let script = format!("set {asked} on-b\nget {asked}\n").into_bytes();
+    let args = ["-c", "-p", &port_a];
+    let expected = run_with_input("redis-cli", &args, script.clone());
+    let actual = run_with_input(SHOAL_CLI, &args, script);
+    assert_eq!(stdout(&actual), stdout(&expected));
+    assert!(stdout(&actual).contains("on-b"), "{}", stdout(&actual));
 }
 
 #[test]

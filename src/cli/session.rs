@@ -114,11 +114,9 @@ impl Session {
         let mut asking = false;
         for _ in 0..=MAX_REDIRECTS {
             let conn = self.connection()?;
-            if asking {
-                conn.call(&["ASKING"]).inspect_err(|_| self.disconnect())?;
-            }
-            let conn = self.connection()?;
-            let reply = match conn.call(args) {
+            let sent =
+                if asking { conn.call(&["ASKING"]).and_then(|_| conn.call(args)) } else { conn.call(args) };
+            let reply = match sent {
                 Ok(reply) => reply,
                 Err(CliError::Closed) if is(args, 0, "shutdown") => {
                     self.disconnect();
