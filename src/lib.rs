@@ -29,8 +29,10 @@
 //! - `node` wires everything and owns shutdown;
 //! - `launch` is what the `shoal` binary runs: one node, or a local
 //!   cluster of several in one process, until a signal;
-//! - `cli` is the client side of `shoal-cli` (redis-cli's reply formatting);
-//!   the binaries only parse flags and configuration.
+//! - `cli` is the client side of `shoal-cli` (sessions, redis-cli's reply
+//!   formatting, the prompt, `--pipe` and the other tools, cluster views);
+//!   it uses `protocol` and, for the cluster views, `ring`, and no server
+//!   layer; the binaries only parse flags and configuration.
 
 pub mod cli;
 pub mod cmd;

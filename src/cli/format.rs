@@ -3,143 +3,232 @@
 //! Two modes, chosen like redis-cli chooses them: [`tty`] when standard
 //! output is a terminal (quoted strings, `(integer)`, numbered nested
 //! lists), [`raw`] when it is not (values as they are, one per line).
+//! A few commands whose replies are text meant for people (INFO, CLIENT
+//! LIST, CLUSTER NODES, ...) print raw in both modes: see
+//! [`prints_verbatim`].
 
-use crate::protocol::Frame;
-use crate::protocol::frame::format_double;
+use super::reply::Reply;
+
+/// How replies are printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format {
+    /// Terminal formatting or raw.
+    pub tty: bool,
+    /// Raw mode: between the elements of an aggregate (`-d`).
+    pub bulk_delim: Vec<u8>,
+    /// Raw mode: after each reply (`-D`).
+    pub reply_delim: Vec<u8>,
+}
+
+impl Format {
+    /// Terminal formatting.
+    pub fn tty() -> Format {
+        Format { tty: true, bulk_delim: b"\n".to_vec(), reply_delim: b"\n".to_vec() }
+    }
+
+    /// Raw output with newline delimiters.
+    pub fn raw() -> Format {
+        Format { tty: false, ..Format::tty() }
+    }
+
+    /// The bytes printed for `reply` to a command; `verbatim` for the
+    /// commands redis-cli always prints raw ([`prints_verbatim`]).
+    pub fn render(&self, reply: &Reply, verbatim: bool) -> Vec<u8> {
+        if verbatim {
+            raw(reply, &self.bulk_delim)
+        } else if self.tty {
+            tty(reply)
+        } else {
+            let mut out = raw(reply, &self.bulk_delim);
+            out.extend_from_slice(&self.reply_delim);
+            out
+        }
+    }
+}
+
+/// True for the commands whose replies redis-cli prints raw even on a
+/// terminal: human-readable text (INFO, CLUSTER INFO/NODES, CLIENT
+/// LIST/INFO, MEMORY DOCTOR, LATENCY DOCTOR/GRAPH, LOLWUT, ...).
+pub fn prints_verbatim<A: AsRef<[u8]>>(args: &[A]) -> bool {
+    let arg = |i: usize| args.get(i).map(|a| String::from_utf8_lossy(a.as_ref()).to_ascii_lowercase());
+    let (Some(cmd), sub) = (arg(0), arg(1)) else { return false };
+    let sub = sub.as_deref().unwrap_or("");
+    let argc = args.len();
+    match cmd.as_str() {
+        "info" | "lolwut" => true,
+        "debug" => matches!(sub, "htstats" | "htstats-key" | "client-eviction"),
+        "memory" => matches!(sub, "malloc-stats" | "doctor"),
+        "cluster" => argc == 2 && matches!(sub, "nodes" | "info"),
+        "client" => matches!(sub, "list" | "info"),
+        "latency" => (argc == 3 && sub == "graph") || (argc == 2 && sub == "doctor"),
+        "proxy" => sub == "info",
+        _ => false,
+    }
+}
 
 /// Formats a reply for a terminal, ending with a newline, exactly as
 /// redis-cli's standard output mode does.
-pub fn tty(frame: &Frame) -> String {
-    let mut out = String::new();
-    tty_into(frame, "", &mut out);
+pub fn tty(reply: &Reply) -> Vec<u8> {
+    let mut out = Vec::new();
+    tty_into(reply, b"", false, &mut out);
     out
 }
 
-fn tty_into(frame: &Frame, prefix: &str, out: &mut String) {
-    match frame {
-        Frame::Error(text) => {
-            out.push_str("(error) ");
-            out.push_str(text);
-            out.push('\n');
+/// `lead`: the first element of an aggregate gets the prefix too (a map's
+/// value starts on its own line).
+fn tty_into(reply: &Reply, prefix: &[u8], lead: bool, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Error(text) => {
+            out.extend_from_slice(b"(error) ");
+            out.extend_from_slice(text);
+            out.push(b'\n');
         }
-        Frame::Simple(text) => {
-            out.push_str(text);
-            out.push('\n');
+        Reply::Status(text) | Reply::Verbatim(text) => {
+            out.extend_from_slice(text);
+            out.push(b'\n');
         }
-        Frame::Integer(n) => out.push_str(&format!("(integer) {n}\n")),
-        Frame::Double(d) => out.push_str(&format!("(double) {}\n", format_double(*d))),
-        Frame::Bulk(data) => {
+        Reply::Integer(n) => out.extend_from_slice(format!("(integer) {n}\n").as_bytes()),
+        Reply::Double(text) => {
+            out.extend_from_slice(b"(double) ");
+            out.extend_from_slice(text);
+            out.push(b'\n');
+        }
+        Reply::BigNumber(text) => {
+            out.extend_from_slice(b"(big number) ");
+            out.extend_from_slice(text);
+            out.push(b'\n');
+        }
+        Reply::Bulk(data) => {
             quote_into(data, out);
-            out.push('\n');
+            out.push(b'\n');
         }
-        Frame::Verbatim(data) => {
-            out.push_str(&String::from_utf8_lossy(data));
-            out.push('\n');
+        Reply::Nil => out.extend_from_slice(b"(nil)\n"),
+        Reply::Boolean(b) => out.extend_from_slice(if *b { b"(true)\n" } else { b"(false)\n" }),
+        Reply::Array(items) => {
+            tty_list(items.iter().map(|i| (i, None)), items.len(), b')', prefix, lead, out)
         }
-        Frame::Null | Frame::NullArray => out.push_str("(nil)\n"),
-        Frame::Boolean(b) => out.push_str(if *b { "(true)\n" } else { "(false)\n" }),
-        Frame::Array(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), ')', prefix, out),
-        Frame::Set(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), '~', prefix, out),
-        Frame::Map(pairs) => tty_list(pairs.iter().map(|(k, v)| (k, Some(v))), pairs.len(), '#', prefix, out),
+        Reply::Push(items) if items.is_empty() => out.extend_from_slice(b"(empty push)\n"),
+        Reply::Push(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), b')', prefix, lead, out),
+        Reply::Set(items) => tty_list(items.iter().map(|i| (i, None)), items.len(), b'~', prefix, lead, out),
+        Reply::Map(pairs) => {
+            tty_list(pairs.iter().map(|(k, v)| (k, Some(v))), pairs.len(), b'#', prefix, lead, out)
+        }
     }
 }
 
 /// A numbered aggregate: `1) ...`, `1~ ...` for sets, `1# key => value` for
 /// maps. Numbers are right-aligned to the widest index; nested aggregates
 /// are indented by that width plus two, and their first line continues the
-/// parent's line.
+/// parent's line, except under a map's key: there a value that takes
+/// several lines starts on the next one.
 fn tty_list<'a>(
-    entries: impl Iterator<Item = (&'a Frame, Option<&'a Frame>)>,
+    entries: impl Iterator<Item = (&'a Reply, Option<&'a Reply>)>,
     len: usize,
-    mark: char,
-    prefix: &str,
-    out: &mut String,
+    mark: u8,
+    prefix: &[u8],
+    lead: bool,
+    out: &mut Vec<u8>,
 ) {
     if len == 0 {
-        out.push_str(match mark {
-            '#' => "(empty hash)\n",
-            '~' => "(empty set)\n",
-            _ => "(empty array)\n",
+        out.extend_from_slice(match mark {
+            b'#' => b"(empty hash)\n".as_slice(),
+            b'~' => b"(empty set)\n",
+            _ => b"(empty array)\n",
         });
         return;
     }
     let width = len.to_string().len();
-    let nested = format!("{prefix}{}", " ".repeat(width + 2));
+    let mut nested = prefix.to_vec();
+    nested.resize(prefix.len() + width + 2, b' ');
     for (i, (item, value)) in entries.enumerate() {
-        if i > 0 {
-            out.push_str(prefix);
+        if i > 0 || lead {
+            out.extend_from_slice(prefix);
         }
-        out.push_str(&format!("{:>width$}{mark} ", i + 1));
-        tty_into(item, &nested, out);
+        out.extend_from_slice(format!("{:>width$}{} ", i + 1, mark as char).as_bytes());
+        tty_into(item, &nested, false, out);
         if let Some(value) = value {
             out.pop();
-            out.push_str(" => ");
-            tty_into(value, &nested, out);
+            out.extend_from_slice(b" => ");
+            let mut inline = Vec::new();
+            tty_into(value, &nested, false, &mut inline);
+            if inline.iter().filter(|&&b| b == b'\n').count() > 1 {
+                out.push(b'\n');
+                tty_into(value, &nested, true, out);
+            } else {
+                out.extend_from_slice(&inline);
+            }
         }
     }
 }
 
 /// Appends `data` in double quotes with redis-cli's escapes (`\n`, `\"`,
 /// `\xHH` for unprintable bytes, ...).
-pub fn quote_into(data: &[u8], out: &mut String) {
-    out.push('"');
+pub fn quote_into(data: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
     for &b in data {
         match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            7 => out.push_str("\\a"),
-            8 => out.push_str("\\b"),
-            b' '..=b'~' => out.push(b as char),
-            other => out.push_str(&format!("\\x{other:02x}")),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            7 => out.extend_from_slice(b"\\a"),
+            8 => out.extend_from_slice(b"\\b"),
+            b' '..=b'~' => out.push(b),
+            other => out.extend_from_slice(format!("\\x{other:02x}").as_bytes()),
         }
     }
-    out.push('"');
+    out.push(b'"');
+}
+
+/// `data` quoted as [`quote_into`] does, as a string.
+pub fn quoted(data: &[u8]) -> String {
+    let mut out = Vec::new();
+    quote_into(data, &mut out);
+    String::from_utf8(out).expect("quoting leaves only ASCII")
 }
 
 /// Formats a reply as redis-cli does when standard output is not a
-/// terminal: strings as they are, integers as numbers, nil as an empty
-/// line, aggregates one element per line (a map's key and value on one
-/// line, separated by a space), errors as their text. Ends with a newline.
-pub fn raw(frame: &Frame) -> Vec<u8> {
+/// terminal, without the delimiter that follows a reply: strings as they
+/// are, integers as numbers, nil as nothing, aggregates one element per
+/// `bulk_delim` (a map's key and value separated by a space), errors as
+/// their text followed by a newline.
+pub fn raw(reply: &Reply, bulk_delim: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    raw_into(frame, &mut out);
-    out.push(b'\n');
+    raw_into(reply, bulk_delim, &mut out);
     out
 }
 
-fn raw_into(frame: &Frame, out: &mut Vec<u8>) {
-    match frame {
-        Frame::Null | Frame::NullArray => {}
-        // redis-cli adds a newline after an error's text in this mode, so an
-        // error reply ends with an empty line.
-        Frame::Error(text) => {
-            out.extend_from_slice(text.as_bytes());
+fn raw_into(reply: &Reply, delim: &[u8], out: &mut Vec<u8>) {
+    match reply {
+        Reply::Nil => {}
+        Reply::Error(text) => {
+            out.extend_from_slice(text);
             out.push(b'\n');
         }
-        Frame::Simple(text) => out.extend_from_slice(text.as_bytes()),
-        Frame::Bulk(data) | Frame::Verbatim(data) => out.extend_from_slice(data),
-        Frame::Boolean(b) => out.extend_from_slice(if *b { b"(true)" } else { b"(false)" }),
-        Frame::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Frame::Double(d) => out.extend_from_slice(format_double(*d).as_bytes()),
-        Frame::Array(items) | Frame::Set(items) => {
+        Reply::Status(text)
+        | Reply::Bulk(text)
+        | Reply::Verbatim(text)
+        | Reply::Double(text)
+        | Reply::BigNumber(text) => out.extend_from_slice(text),
+        Reply::Boolean(b) => out.extend_from_slice(if *b { b"(true)" } else { b"(false)" }),
+        Reply::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\n');
+                    out.extend_from_slice(delim);
                 }
-                raw_into(item, out);
+                raw_into(item, delim, out);
             }
         }
-        Frame::Map(pairs) => {
+        Reply::Map(pairs) => {
             for (i, (key, value)) in pairs.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\n');
+                    out.extend_from_slice(delim);
                 }
-                raw_into(key, out);
+                raw_into(key, delim, out);
                 out.push(b' ');
-                raw_into(value, out);
+                raw_into(value, delim, out);
             }
         }
     }
@@ -148,29 +237,38 @@ fn raw_into(frame: &Frame, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
-    fn int(n: i64) -> Frame {
-        Frame::Integer(n)
+    fn int(n: i64) -> Reply {
+        Reply::Integer(n)
+    }
+
+    fn text(bytes: Vec<u8>) -> String {
+        String::from_utf8(bytes).unwrap()
     }
 
     #[test]
     fn tty_scalars() {
-        assert_eq!(tty(&Frame::ok()), "OK\n");
-        assert_eq!(tty(&int(1)), "(integer) 1\n");
-        assert_eq!(tty(&Frame::Null), "(nil)\n");
-        assert_eq!(tty(&Frame::error("ERR x")), "(error) ERR x\n");
-        assert_eq!(tty(&Frame::bulk("a\"b\\c\nd\x01 é")), "\"a\\\"b\\\\c\\nd\\x01 \\xc3\\xa9\"\n");
-        assert_eq!(tty(&Frame::Double(3.5)), "(double) 3.5\n");
-        assert_eq!(tty(&Frame::Boolean(false)), "(false)\n");
+        assert_eq!(text(tty(&Reply::status("OK"))), "OK\n");
+        assert_eq!(text(tty(&int(1))), "(integer) 1\n");
+        assert_eq!(text(tty(&Reply::Nil)), "(nil)\n");
+        assert_eq!(text(tty(&Reply::error("ERR x"))), "(error) ERR x\n");
+        assert_eq!(text(tty(&Reply::bulk("a\"b\\c\nd\x01 é"))), "\"a\\\"b\\\\c\\nd\\x01 \\xc3\\xa9\"\n");
+        assert_eq!(
+            text(tty(&Reply::Double(Bytes::from_static(b"0.10000000000000001")))),
+            "(double) 0.10000000000000001\n"
+        );
+        assert_eq!(text(tty(&Reply::Boolean(false))), "(false)\n");
+        assert_eq!(text(tty(&Reply::Verbatim(Bytes::from_static(b"# Server\r\n")))), "# Server\r\n\n");
     }
 
     #[test]
     fn tty_nested_lists_indent_like_redis_cli() {
-        let reply = Frame::Array(vec![
+        let reply = Reply::Array(vec![
             int(1),
-            Frame::Array(vec![int(2), Frame::Array(vec![int(3), int(4)])]),
-            Frame::Array(vec![]),
-            Frame::bulk("x"),
+            Reply::Array(vec![int(2), Reply::Array(vec![int(3), int(4)])]),
+            Reply::Array(vec![]),
+            Reply::bulk("x"),
         ]);
         let expected = "1) (integer) 1\n\
                         2) 1) (integer) 2\n   \
@@ -178,35 +276,55 @@ mod tests {
                               2) (integer) 4\n\
                         3) (empty array)\n\
                         4) \"x\"\n";
-        assert_eq!(tty(&reply), expected);
-        let wide = Frame::Array((1..=10).map(int).collect());
-        assert!(tty(&wide).starts_with(" 1) (integer) 1\n 2)"));
-        assert!(tty(&wide).ends_with("\n10) (integer) 10\n"));
+        assert_eq!(text(tty(&reply)), expected);
+        let wide = text(tty(&Reply::Array((1..=10).map(int).collect())));
+        assert!(wide.starts_with(" 1) (integer) 1\n 2)"));
+        assert!(wide.ends_with("\n10) (integer) 10\n"));
     }
 
     #[test]
     fn tty_maps_and_sets() {
-        let map = Frame::Map(vec![
-            (Frame::bulk("server"), Frame::bulk("redis")),
-            (Frame::bulk("modules"), Frame::Array(vec![])),
+        let map = Reply::Map(vec![
+            (Reply::bulk("server"), Reply::bulk("redis")),
+            (Reply::bulk("modules"), Reply::Array(vec![])),
         ]);
-        assert_eq!(tty(&map), "1# \"server\" => \"redis\"\n2# \"modules\" => (empty array)\n");
-        assert_eq!(tty(&Frame::Map(vec![])), "(empty hash)\n");
-        assert_eq!(tty(&Frame::Set(vec![])), "(empty set)\n");
-        assert_eq!(tty(&Frame::Set(vec![int(1)])), "1~ (integer) 1\n");
+        assert_eq!(text(tty(&map)), "1# \"server\" => \"redis\"\n2# \"modules\" => (empty array)\n");
+        assert_eq!(text(tty(&Reply::Map(vec![]))), "(empty hash)\n");
+        assert_eq!(text(tty(&Reply::Set(vec![]))), "(empty set)\n");
+        assert_eq!(text(tty(&Reply::Set(vec![int(1)]))), "1~ (integer) 1\n");
+        let nested = Reply::Map(vec![(
+            Reply::bulk("a"),
+            Reply::Array(vec![int(1), Reply::Map(vec![(Reply::bulk("b"), Reply::Set(vec![int(2)]))])]),
+        )]);
+        assert_eq!(text(tty(&nested)), "1# \"a\" => \n   1) (integer) 1\n   2) 1# \"b\" => 1~ (integer) 2\n");
     }
 
     #[test]
     fn raw_mode() {
-        assert_eq!(raw(&Frame::bulk("b")), b"b\n");
-        assert_eq!(raw(&Frame::Null), b"\n");
-        assert_eq!(raw(&int(-3)), b"-3\n");
-        assert_eq!(raw(&Frame::error("ERR x")), b"ERR x\n\n");
-        let nested = Frame::Array(vec![int(1), Frame::Array(vec![int(2), int(3)]), Frame::Array(vec![])]);
-        assert_eq!(raw(&nested), b"1\n2\n3\n\n");
+        let render = |r: &Reply| text(Format::raw().render(r, false));
+        assert_eq!(render(&Reply::bulk("b")), "b\n");
+        assert_eq!(render(&Reply::Nil), "\n");
+        assert_eq!(render(&int(-3)), "-3\n");
+        assert_eq!(render(&Reply::error("ERR x")), "ERR x\n\n");
+        let nested = Reply::Array(vec![int(1), Reply::Array(vec![int(2), int(3)]), Reply::Array(vec![])]);
+        assert_eq!(render(&nested), "1\n2\n3\n\n");
         let map =
-            Frame::Map(vec![(Frame::bulk("f"), Frame::bulk("v")), (Frame::bulk("m"), Frame::Array(vec![]))]);
-        assert_eq!(raw(&map), b"f v\nm \n");
-        assert_eq!(raw(&Frame::Array(vec![])), b"\n");
+            Reply::Map(vec![(Reply::bulk("f"), Reply::bulk("v")), (Reply::bulk("m"), Reply::Array(vec![]))]);
+        assert_eq!(render(&map), "f v\nm \n");
+        assert_eq!(render(&Reply::Array(vec![])), "\n");
+        let custom = Format { bulk_delim: b",".to_vec(), reply_delim: b";".to_vec(), ..Format::raw() };
+        assert_eq!(text(custom.render(&Reply::Array(vec![int(1), int(2)]), false)), "1,2;");
+    }
+
+    #[test]
+    fn verbatim_commands_print_raw_without_a_delimiter() {
+        assert!(prints_verbatim(&["INFO"]));
+        assert!(prints_verbatim(&["info", "keyspace"]));
+        assert!(prints_verbatim(&["CLUSTER", "info"]));
+        assert!(!prints_verbatim(&["CLUSTER", "info", "x"]));
+        assert!(prints_verbatim(&["client", "LIST", "TYPE", "normal"]));
+        assert!(!prints_verbatim(&["GET", "info"]));
+        let info = Reply::Verbatim(Bytes::from_static(b"# Keyspace\r\n"));
+        assert_eq!(text(Format::tty().render(&info, true)), "# Keyspace\r\n");
     }
 }

@@ -1,123 +1,147 @@
-//! The client side of `shoal-cli`: a blocking connection that sends
-//! commands and reads replies, and redis-cli's reply formatting.
+//! The client side of `shoal-cli`: everything but flag parsing, so it can
+//! be tested as a library.
 //!
-//! The binary only parses flags; everything a fuller, interactive CLI will
-//! share lives here.
+//! - [`conn`]: a blocking connection (send commands, read replies) and the
+//!   errors the CLI prints; [`reply`]: replies with every RESP2/RESP3 type;
+//! - [`format`]: redis-cli's reply formatting, terminal and raw;
+//! - [`session`]: reconnection, AUTH/SELECT/HELLO, `-c` redirections, the
+//!   prompt;
+//! - [`run`]: one-shot commands and lines of commands; [`repl`]: the
+//!   interactive prompt; [`help`]: command syntax for `help` and hints;
+//! - tools: [`pipe`] (`--pipe`), [`latency`], [`stat`], [`keys`]
+//!   (`--scan`, `--bigkeys`), and Shoal's cluster views in [`cluster`].
 
+pub mod cluster;
+pub mod conn;
 pub mod format;
+pub mod help;
+pub mod info;
+pub mod keys;
+pub mod latency;
+pub mod pipe;
+pub mod repl;
+pub mod reply;
+pub mod run;
+pub mod session;
+pub mod stat;
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
-use bytes::BytesMut;
+pub use conn::{CliError, Connection, Endpoint, encode_command};
+pub use format::Format;
+pub use reply::Reply;
+pub use session::{Session, Settings};
 
-use crate::protocol::Frame;
-use crate::protocol::reply::{ReplyError, parse_reply};
+use run::{LineRunner, RunOptions};
 
-/// Why a command got no reply.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// The server could not be reached (the text is the system's reason,
-    /// e.g. `Connection refused`).
-    #[error("Could not connect to {addr}: {reason}")]
-    Connect {
-        /// `host:port` as given.
-        addr: String,
-        /// Why, without the OS error number.
-        reason: String,
-    },
-    /// The connection failed after it was made.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The server closed the connection before replying.
-    #[error("Server closed the connection")]
-    Closed,
-    /// The server sent something that is not RESP.
-    #[error("Protocol error: {0}")]
-    Protocol(#[from] ReplyError),
+/// What the CLI was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the command given, or the prompt, or commands from standard input.
+    Command,
+    /// `--pipe`: send a RESP stream from standard input.
+    Pipe,
+    /// `--latency`.
+    Latency,
+    /// `--latency-history`.
+    LatencyHistory,
+    /// `--stat`.
+    Stat,
+    /// `--scan`.
+    Scan,
+    /// `--bigkeys`.
+    BigKeys,
+    /// `--cluster-status`.
+    ClusterStatus,
+    /// `--cluster-watch`.
+    ClusterWatch,
 }
 
-/// A blocking connection to a server.
-pub struct Connection {
-    stream: TcpStream,
-    input: BytesMut,
+/// Everything the flags say.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where and how to connect.
+    pub settings: Settings,
+    /// `--raw` (`Some(true)`), `--no-raw` (`Some(false)`), or neither (raw
+    /// when standard output is not a terminal).
+    pub raw: Option<bool>,
+    /// Raw mode's delimiter between elements of a reply (`-d`).
+    pub bulk_delim: Vec<u8>,
+    /// Raw mode's delimiter after each reply (`-D`).
+    pub reply_delim: Vec<u8>,
+    /// `-r`: times to run the command (negative: forever; default once);
+    /// for `--stat`, `--latency-history` and `--cluster-watch`, how many
+    /// lines, windows or tables (default: until interrupted).
+    pub repeat: Option<i64>,
+    /// `-i`: seconds between runs, SCAN batches, `--stat` lines, ...
+    pub interval: Option<Duration>,
+    /// `-x`: read the last argument from standard input.
+    pub stdin_last_arg: bool,
+    /// `-e`: exit with status 1 on an error reply.
+    pub exit_on_error: bool,
+    /// The mode.
+    pub mode: Mode,
+    /// `--pattern` for `--scan` and `--bigkeys`.
+    pub pattern: Option<Vec<u8>>,
+    /// `--pipe-timeout`: how long `--pipe` waits for the last reply after
+    /// sending everything (`None`: forever).
+    pub pipe_timeout: Option<Duration>,
+    /// The command and its arguments (may be empty).
+    pub command: Vec<Vec<u8>>,
 }
 
-impl Connection {
-    /// Connects to `host:port` (a name or an address).
-    pub fn connect(host: &str, port: u16) -> Result<Connection, CliError> {
-        let addr = format!("{host}:{port}");
-        let failed = |e: std::io::Error| CliError::Connect { addr: addr.clone(), reason: reason(&e) };
-        let mut last = None;
-        for candidate in (host, port).to_socket_addrs().map_err(failed)? {
-            match TcpStream::connect(candidate) {
-                Ok(stream) => {
-                    stream.set_nodelay(true)?;
-                    return Ok(Connection { stream, input: BytesMut::with_capacity(16 * 1024) });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let e = last.unwrap_or_else(|| std::io::Error::other("no address found"));
-        Err(failed(e))
-    }
-
-    /// Sends one command and waits for its reply.
-    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, CliError> {
-        self.stream.write_all(&encode_command(args))?;
-        self.read_reply()
-    }
-
-    /// Reads the next reply.
-    pub fn read_reply(&mut self) -> Result<Frame, CliError> {
-        loop {
-            if let Some(frame) = parse_reply(&mut self.input)? {
-                return Ok(frame);
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(CliError::Closed);
-            }
-            self.input.extend_from_slice(&chunk[..n]);
-        }
-    }
-}
-
-/// Encodes a command as a RESP multibulk request.
-pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        let arg = arg.as_ref();
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// An I/O error's text without Rust's ` (os error N)` suffix, as C tools
-/// print `strerror`.
-fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_string(),
-        None => text,
+impl Options {
+    /// The reply format: raw as asked, else raw unless standard output is
+    /// a terminal.
+    pub fn format(&self) -> Format {
+        let raw = self.raw.unwrap_or_else(|| !std::io::stdout().is_terminal());
+        Format { tty: !raw, bulk_delim: self.bulk_delim.clone(), reply_delim: self.reply_delim.clone() }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn encodes_multibulk() {
-        assert_eq!(encode_command(&["SET", "k", ""]), b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+/// Runs the CLI; returns the process exit status: 0, or 1 for a
+/// connection failure, an error reply with `-e`, or a failed tool run.
+pub fn main(options: Options) -> i32 {
+    let mut session = Session::new(options.settings.clone());
+    let format = options.format();
+    let interval = options.interval;
+    match options.mode {
+        Mode::Command => command_mode(options, session, format),
+        Mode::Pipe => pipe::run(&mut session, std::io::stdin().lock(), options.pipe_timeout),
+        Mode::Latency => latency::run(&mut session, format.tty, interval, false, None),
+        Mode::LatencyHistory => latency::run(&mut session, format.tty, interval, true, options.repeat),
+        Mode::Stat => stat::run(&mut session, interval.unwrap_or(Duration::from_secs(1)), options.repeat),
+        Mode::Scan => keys::scan(&mut session, options.pattern.as_deref(), interval, format.tty),
+        Mode::BigKeys => keys::bigkeys(&mut session, options.pattern.as_deref(), interval),
+        Mode::ClusterStatus => cluster::status(&mut session),
+        Mode::ClusterWatch => cluster::watch(
+            &mut session,
+            interval.unwrap_or(Duration::from_secs(2)),
+            options.repeat,
+            format.tty,
+        ),
     }
+}
 
-    #[test]
-    fn reason_drops_os_error_number() {
-        let e = std::io::Error::from_raw_os_error(111);
-        assert_eq!(reason(&e), "Connection refused");
+fn command_mode(options: Options, mut session: Session, format: Format) -> i32 {
+    let opts = RunOptions {
+        format,
+        repeat: options.repeat.unwrap_or(1),
+        interval: options.interval.unwrap_or_default(),
+        exit_on_error: options.exit_on_error,
+    };
+    let mut stdout = std::io::stdout().lock();
+    if !options.command.is_empty() {
+        return run::one_shot(&mut session, options.command, options.stdin_last_arg, &opts, &mut stdout);
+    }
+    let mut runner = LineRunner { session, opts, hints: true };
+    if std::io::stdin().is_terminal() {
+        drop(stdout);
+        repl::run(&mut runner)
+    } else {
+        let status = run::lines(&mut runner, std::io::stdin().lock(), &mut stdout);
+        let _ = stdout.flush();
+        status
     }
 }

@@ -39,6 +39,13 @@ pub fn parse_reply(buf: &mut BytesMut) -> Result<Option<Frame>, ReplyError> {
     Ok(Some(read(&data, &mut at)))
 }
 
+/// The length of the complete reply at the front of `buf`, or `Ok(None)`
+/// while it is not all buffered. Every length is bounded; nothing is
+/// allocated. For clients that build their own reply values.
+pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
+    check(buf, 0, 0)
+}
+
 fn line_end(buf: &[u8], from: usize) -> Option<usize> {
     let rest = buf.get(from..)?;
     let pos = rest.windows(2).position(|w| w == b"\r\n")?;

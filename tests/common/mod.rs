@@ -194,10 +194,15 @@ impl RedisServer {
     /// Starts a server and waits until it answers. Panics with
     /// [`REDIS_MISSING`] when `redis-server` is not installed.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Like [`RedisServer::start`], with more `redis-server` arguments.
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         // The port may be taken between finding and binding it: try a few.
         let mut last_error = String::new();
         for _ in 0..5 {
-            match RedisServer::try_start() {
+            match RedisServer::try_start(extra) {
                 Ok(server) => return server,
                 Err(e) => last_error = e,
             }
@@ -205,7 +210,7 @@ impl RedisServer {
         panic!("redis-server did not start: {last_error}");
     }
 
-    fn try_start() -> Result<RedisServer, String> {
+    fn try_start(extra: &[&str]) -> Result<RedisServer, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port();
         let spawned = Command::new("redis-server")
@@ -213,6 +218,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(dir.path())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -254,6 +260,43 @@ impl RedisServer {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Kills the server and starts a new one on the same port (what a
+    /// client sees when a server restarts). Panics if the port cannot be
+    /// had again within [`DEADLINE`].
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let restarted = wait_for(DEADLINE, || {
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run redis-server");
+            let answered = wait_for(DEADLINE, || {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Some(false);
+                }
+                RespConn::connect(self.addr()).ok()?.call(["PING"]).ok().map(|_| true)
+            });
+            if answered == Some(true) {
+                Some(child)
+            } else {
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            }
+        });
+        self.child = restarted.expect("redis-server restarted on its port");
+        self._dir = dir;
     }
 }
 
