@@ -98,11 +98,12 @@ impl ForwardStats {
     pub fn record(&self, peer: &str, result: ForwardResult, elapsed: Duration) {
         self.latency.observe(elapsed);
         let peers = self.peers.load();
-        let cells = match peers.binary_search_by(|(id, _)| id.as_str().cmp(peer)) {
-            Ok(i) => peers[i].1.clone(),
-            Err(_) => self.add(peer),
+        // Counted through the loaded list, without cloning the peer's Arc:
+        // a reference count shared by every connection would be contended.
+        match peers.binary_search_by(|(id, _)| id.as_str().cmp(peer)) {
+            Ok(i) => peers[i].1.results[result as usize].fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.add(peer).results[result as usize].fetch_add(1, Ordering::Relaxed),
         };
-        cells.results[result as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Makes sure every peer in `ids` has counters (at zero when new), so

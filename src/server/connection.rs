@@ -61,6 +61,8 @@ async fn run(stream: &mut TcpStream, router: &Router, client: &mut ClientState) 
     tokio::pin!(stop);
     let idle_sleep = tokio::time::sleep(Duration::from_secs(0));
     tokio::pin!(idle_sleep);
+    // Made once: an empty pipeline still holds an allocation.
+    let mut pipeline = Pipeline::default();
     loop {
         let (limits, idle) = {
             let s = server.settings.read();
@@ -72,7 +74,6 @@ async fn run(stream: &mut TcpStream, router: &Router, client: &mut ClientState) 
         };
         // Execute every complete request already buffered.
         let mut close = false;
-        let mut pipeline = Pipeline::default();
         loop {
             match decoder.decode(&mut input, &limits) {
                 Ok(Some(args)) => {
