@@ -25,15 +25,21 @@ pub(super) enum Target {
 
 /// Runs `args` wherever the current ring says, forwarding when needed, and
 /// retrying (re-planning each time) on `wrong owner` and on peers that
-/// could not be reached, until the retry budget is spent.
+/// could not be reached, until the retry budget is spent. `planned` is the
+/// owner the caller's own plan found, used for the first attempt.
 pub(super) async fn forward_with_retry(
     router: &Router,
     client: &mut ClientState,
     args: Vec<Bytes>,
+    planned: Option<String>,
 ) -> Result<Frame, CmdError> {
     let (_, spec) = cmd::resolve(&args)?;
     let mut request = PeerRequest::command(0, true, args).for_client(client.protocol);
+    let mut planned = planned;
     let target = |topology: &Topology, request: &PeerRequest| {
+        if let Some(owner) = planned.take() {
+            return Ok(Target::Node(owner));
+        }
         let RequestBody::Command { args } = &request.body else { unreachable!("built as a command") };
         match plan(spec, args, topology, true, false) {
             Plan::Local => Ok(Target::Here),
@@ -57,7 +63,7 @@ pub(super) async fn forward_with_retry(
 pub(super) async fn send_with_retry(
     router: &Router,
     request: &mut PeerRequest,
-    target: impl Fn(&Topology, &PeerRequest) -> Result<Target, CmdError>,
+    mut target: impl FnMut(&Topology, &PeerRequest) -> Result<Target, CmdError>,
 ) -> Result<Option<Frame>, CmdError> {
     let mut last_problem = String::new();
     for attempt in 0..=RETRY_PAUSES_MS.len() {

@@ -184,8 +184,8 @@ impl Router {
         let result = match planned {
             Plan::Local => return self.run_local(client, args),
             Plan::Remote(owner) => {
-                forward::forward_with_retry(self, client, args.to_vec()).await.map_err(|e| {
-                    tracing::debug!(%owner, "forwarding failed: {e}");
+                forward::forward_with_retry(self, client, args.to_vec(), Some(owner)).await.map_err(|e| {
+                    tracing::debug!("forwarding failed: {e}");
                     e
                 })
             }

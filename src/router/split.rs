@@ -43,7 +43,7 @@ async fn futures_join(
     clients: &mut [ClientState],
     requests: Vec<Vec<Bytes>>,
 ) -> Vec<Result<Frame, CmdError>> {
-    let futures = clients.iter_mut().zip(requests).map(|(c, r)| forward_with_retry(router, c, r));
+    let futures = clients.iter_mut().zip(requests).map(|(c, r)| forward_with_retry(router, c, r, None));
     futures::future::join_all(futures).await
 }
 
