@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -152,7 +152,7 @@ impl Router {
         addr: SocketAddr,
         request: &PeerRequest,
     ) -> Result<PeerReply, PeerError> {
-        let started = Instant::now();
+        let started = quanta::Instant::now();
         let result = self.pool.request(node_id, addr, request).await;
         self.forwards.record(node_id, ForwardResult::of(&result), started.elapsed());
         result

@@ -18,7 +18,6 @@ mod split;
 mod transaction;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -118,7 +117,7 @@ impl Router {
     /// Its calls, errors and latency are counted by command.
     pub async fn run(&self, client: &mut ClientState, args: &[Bytes], route: Route) -> Frame {
         let command = route.command();
-        let started = Instant::now();
+        let started = quanta::Instant::now();
         let reply = match route {
             Route::Local(index, spec) => self.execute_here(client, index, spec, args),
             Route::Dispatch(_) => self.run_local(client, args),
@@ -155,7 +154,7 @@ impl Router {
         spec: &'static CommandSpec,
         args: &[Bytes],
     ) -> Frame {
-        let started = Instant::now();
+        let started = quanta::Instant::now();
         let reply = self.execute_here(client, index, spec, args);
         self.server.commands.record(Some(index), reply.is_error(), started.elapsed());
         reply
