@@ -110,8 +110,8 @@ pub(super) fn queue(ctx: &mut Ctx<'_>, spec: &CommandSpec, args: &[Bytes]) -> Re
 
 /// Marks the client's transaction, if any, so that `EXEC` aborts: called
 /// for every command refused while queueing.
-pub fn flag_aborted(ctx_client: &mut super::ClientState) {
-    if let Some(multi) = ctx_client.multi.as_mut() {
+pub fn flag_aborted(client: &mut super::ClientState) {
+    if let Some(multi) = client.multi.as_mut() {
         multi.aborted = true;
     }
 }

@@ -119,7 +119,7 @@ impl Router {
         let command = route.command();
         let started = quanta::Instant::now();
         let reply = match route {
-            Route::Local(index, spec) => self.execute_here(client, index, spec, args),
+            Route::Local(index, spec) => return self.run_here(client, index, spec, args),
             Route::Dispatch(_) => self.run_local(client, args),
             Route::Elsewhere(_, plan) => self.run_planned(client, args, plan).await,
             Route::ExecRemote(_) => {
@@ -155,20 +155,10 @@ impl Router {
         args: &[Bytes],
     ) -> Frame {
         let started = quanta::Instant::now();
-        let reply = self.execute_here(client, index, spec, args);
+        let mut ctx = Ctx { store: &self.store, server: &self.server, client };
+        let reply = cmd::execute_resolved(&mut ctx, index, spec, args);
         self.server.commands.record(Some(index), reply.is_error(), started.elapsed());
         reply
-    }
-
-    fn execute_here(
-        &self,
-        client: &mut ClientState,
-        index: u16,
-        spec: &'static CommandSpec,
-        args: &[Bytes],
-    ) -> Frame {
-        let mut ctx = Ctx { store: &self.store, server: &self.server, client };
-        cmd::execute_resolved(&mut ctx, index, spec, args)
     }
 
     /// Runs a request here.
@@ -179,7 +169,7 @@ impl Router {
 
     /// Runs a request that [`Router::route`] sent elsewhere.
     async fn run_planned(&self, client: &mut ClientState, args: &[Bytes], planned: Plan) -> Frame {
-        self.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.count_command();
         let result = match planned {
             Plan::Local => return self.run_local(client, args),
             Plan::Remote(owner) => {

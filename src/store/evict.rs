@@ -492,6 +492,18 @@ mod tests {
         Value::Str(Bytes::from(vec![b'x'; len]))
     }
 
+    /// How many of the keys `k0`..`k999` still exist among the hot ones
+    /// (every tenth) or the cold ones (the rest).
+    fn survivors(store: &Store, hot: bool) -> usize {
+        (0..1000)
+            .filter(|i| (i % 10 == 0) == hot)
+            .filter(|i| {
+                let key = format!("k{i}");
+                store.lock(key.as_bytes()).exists(key.as_bytes())
+            })
+            .count()
+    }
+
     fn fill(store: &Store, n: usize, ttl: bool) {
         let expires = if ttl { now_ms() + 3_600_000 } else { 0 };
         for i in 0..n {
@@ -656,12 +668,7 @@ mod tests {
         }
         store.set_memory_policy(policy(MaxmemoryPolicy::AllkeysLru, keep(&store, 0.5)));
         store.make_room(0, ALL).unwrap();
-        let alive = |hot: bool| {
-            (0..1000)
-                .filter(|i| (i % 10 == 0) == hot)
-                .filter(|i| store.lock(format!("k{i}").as_bytes()).exists(format!("k{i}").as_bytes()))
-                .count()
-        };
+        let alive = |hot: bool| survivors(&store, hot);
         let (hot, cold) = (alive(true), alive(false));
         assert!(hot as f64 / 100.0 > cold as f64 / 900.0 + 0.2, "hot {hot}/100 vs cold {cold}/900");
     }
@@ -679,12 +686,7 @@ mod tests {
         }
         store.set_memory_policy(policy(MaxmemoryPolicy::AllkeysLfu, keep(&store, 0.5)));
         store.make_room(0, ALL).unwrap();
-        let alive = |hot: bool| {
-            (0..1000)
-                .filter(|i| (i % 10 == 0) == hot)
-                .filter(|i| store.lock(format!("k{i}").as_bytes()).exists(format!("k{i}").as_bytes()))
-                .count()
-        };
+        let alive = |hot: bool| survivors(&store, hot);
         assert!(alive(true) >= 95, "frequently read keys survive: {}", alive(true));
         assert!(alive(false) < 900);
     }
