@@ -1,12 +1,14 @@
 //! Helpers shared by the integration tests: an in-process Shoal node, a
-//! real `redis-server` child process, a small raw RESP client, and (in
-//! [`cluster`]) a cluster of in-process nodes.
+//! real `redis-server` child process, a small raw RESP client, (in
+//! [`cluster`]) a cluster of in-process nodes, and (in [`load`]) a load
+//! generator that checks every acknowledged write.
 //!
 //! Every wait has a deadline; nothing sleeps a fixed time before asserting.
 
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
 pub mod cluster;
+pub mod load;
 pub mod metrics;
 
 use std::io::{Read, Write};
