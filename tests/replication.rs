@@ -8,10 +8,15 @@
 //! "Settled" means every node is `active` with nothing moving or to pull
 //! and `shoal_under_replicated_slots:0` (see `Cluster::wait_settled`). The
 //! waits are generous bounds against hangs, never timing assertions.
+//!
+//! The tests run one at a time: each drives several nodes and client
+//! threads, and two at once on a small machine could starve gossip into
+//! declaring live nodes down.
 
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, NotSettled};
@@ -28,6 +33,13 @@ const SETTLE: Duration = Duration::from_secs(90);
 const JOIN: Duration = Duration::from_secs(90);
 /// Bound on the load reaching a number of acknowledged writes.
 const PROGRESS: Duration = Duration::from_secs(60);
+
+/// Serializes the tests (see the module doc).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Client addresses of nodes `indices`.
 fn entries(cluster: &Cluster, indices: &[usize]) -> Vec<SocketAddr> {
@@ -168,6 +180,7 @@ fn set_all(conn: &mut RespConn, pairs: &[(String, String)]) {
 
 #[test]
 fn a_killed_node_loses_no_acknowledged_write() {
+    let _serial = one_at_a_time();
     let mut cluster = Cluster::start(5);
     let victim = 3;
     let load = Load::start(LoadConfig::new(4, 200, entries(&cluster, &[0, 1, 2, 4])));
@@ -196,6 +209,7 @@ fn a_killed_node_loses_no_acknowledged_write() {
 
 #[test]
 fn a_joining_node_takes_a_quarter_of_the_slots_under_load() {
+    let _serial = one_at_a_time();
     const PRELOAD: usize = 100_000;
     let mut cluster = Cluster::start(3);
     let loading = Instant::now();
@@ -248,6 +262,7 @@ fn a_joining_node_takes_a_quarter_of_the_slots_under_load() {
 
 #[test]
 fn a_leaving_node_hands_its_slots_over_under_load() {
+    let _serial = one_at_a_time();
     let drain = Duration::from_secs(20);
     let mut config = test_config();
     config.shutdown.drain_timeout = ConfigDuration::from_secs(drain.as_secs());
@@ -281,6 +296,7 @@ fn a_leaving_node_hands_its_slots_over_under_load() {
 
 #[test]
 fn a_restarted_node_resynchronises_and_never_serves_an_old_value() {
+    let _serial = one_at_a_time();
     const WRITERS: usize = 3;
     const KEYS: usize = 200;
     let mut cluster = Cluster::start(4);
@@ -354,6 +370,7 @@ fn a_restarted_node_resynchronises_and_never_serves_an_old_value() {
 
 #[test]
 fn every_slot_has_two_live_copies_again_after_a_failure() {
+    let _serial = one_at_a_time();
     let mut cluster = Cluster::start(4);
     let victim = 2;
     let victim_id = "n3";
@@ -414,6 +431,7 @@ fn every_slot_has_two_live_copies_again_after_a_failure() {
 
 #[test]
 fn async_replication_acknowledges_writes_that_read_back() {
+    let _serial = one_at_a_time();
     let mut config = test_config();
     config.replication.mode = ReplicationMode::Async;
     let cluster = Cluster::start_with_config(3, config);
@@ -447,6 +465,7 @@ fn black_hole(addr: SocketAddr) -> TcpListener {
 
 #[test]
 fn a_write_whose_replica_hangs_gets_an_answer_in_bounded_time() {
+    let _serial = one_at_a_time();
     let mut config = test_config();
     // LAN timings: the replica stays "alive" for several seconds after it
     // stops answering, far longer than the replication timeout.
