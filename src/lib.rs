@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod protocol;
+pub mod replication;
 pub mod ring;
 pub mod router;
 pub mod server;

@@ -23,6 +23,7 @@ use crate::membership::{
 };
 use crate::metrics::{Metrics, MetricsSources};
 use crate::peer::{self, PeerConfig, PeerError, PeerPool, PeerStats};
+use crate::replication::{Replication, ReplicationSettings, rebalance};
 use crate::ring::{MemberState, RingSnapshot};
 use crate::router::{NodeService, Router};
 use crate::server::accept_loop;
@@ -160,8 +161,11 @@ pub struct NodeHandle {
     server: Arc<ServerState>,
     membership: Arc<MembershipHandle>,
     pool: Arc<PeerPool>,
+    replication: Arc<Replication>,
+    forwards: Arc<crate::router::ForwardStats>,
     metrics: Arc<Metrics>,
     metrics_addr: Option<SocketAddr>,
+    drain_timeout: Duration,
     /// Stops background tasks (membership, topology) after clients are done.
     background: CancellationToken,
     tracker: TaskTracker,
@@ -215,6 +219,24 @@ impl NodeHandle {
             peer_stats.clone(),
         ));
 
+        let replication = Replication::new(
+            store.clone(),
+            server.clone(),
+            pool.clone(),
+            ReplicationSettings {
+                mode: config.replication.mode,
+                timeout: config.replication.timeout.as_duration(),
+                max_bytes_per_sec: config.rebalance.max_bytes_per_sec.as_u64(),
+            },
+        );
+
+        {
+            let replication = Arc::downgrade(&replication);
+            let _ = server.rebalance.set(crate::cmd::RebalanceSource(Box::new(move || {
+                replication.upgrade().map(|r| r.info()).unwrap_or_default()
+            })));
+        }
+
         let membership_config = membership_config(&config, &node_id, advertise_ip, gossip_local, secret)?;
         let bootstrap_timeout = membership_config.bootstrap_timeout;
         let membership =
@@ -223,12 +245,12 @@ impl NodeHandle {
 
         let vnodes = config.ring.vnodes;
         let replicas = config.cluster.replicas as usize;
-        publish_topology(&server, &node_id, &membership.members().borrow(), vnodes, replicas);
+        publish_topology(&replication, &node_id, &membership.members().borrow(), vnodes, replicas);
         // Tasks here and in the layers below carry the caller's span (if any): nodes sharing a
         // process (`shoal local-cluster`) log under their own id.
         tracker.spawn(
             topology_loop(
-                server.clone(),
+                replication.clone(),
                 pool.clone(),
                 node_id.clone(),
                 membership.members(),
@@ -238,14 +260,19 @@ impl NodeHandle {
             )
             .in_current_span(),
         );
-        if membership.local_identity().state == MemberState::Joining {
-            tracker.spawn(
-                activate_when_bootstrapped(membership.clone(), bootstrap_timeout, background.clone())
-                    .in_current_span(),
-            );
-        }
+        tracker.spawn(
+            rebalance::run(replication.clone(), membership.clone(), bootstrap_timeout, background.clone())
+                .in_current_span(),
+        );
         let cluster_keyspace = config.cluster.keyspace == config::Keyspace::Cluster;
-        let router = Arc::new(Router::new(store.clone(), server.clone(), pool.clone(), cluster_keyspace));
+        let router = Arc::new(Router::new(
+            store.clone(),
+            server.clone(),
+            pool.clone(),
+            replication.clone(),
+            cluster_keyspace,
+        ));
+        let forwards = router.forward_stats().clone();
         let metrics = Arc::new(
             Metrics::new(MetricsSources {
                 store: store.clone(),
@@ -260,7 +287,7 @@ impl NodeHandle {
         // The endpoint outlives client service, like peers: /health and
         // /ready tell load balancers that the node is going.
         metrics.start(sockets.metrics, background.clone(), &tracker);
-        let service = Arc::new(NodeService::new(store.clone(), server.clone()));
+        let service = Arc::new(NodeService::new(store.clone(), server.clone(), replication.clone()));
         // Peers keep being served until the node's background stops, after
         // its own clients: a leaving node still answers forwarded requests.
         tracker.spawn(
@@ -279,8 +306,11 @@ impl NodeHandle {
             server,
             membership,
             pool,
+            replication,
+            forwards,
             metrics,
             metrics_addr,
+            drain_timeout: config.shutdown.drain_timeout.as_duration(),
             background,
             tracker,
         })
@@ -341,14 +371,37 @@ impl NodeHandle {
         self.server.shutdown.clone()
     }
 
-    /// Graceful stop: stops accepting, lets connections answer what they
-    /// have read, leaves the gossip ring (peers see it go at once rather
-    /// than after failure detection) and waits for every task.
+    /// Counters of the client requests this node forwarded to peers.
+    pub fn forwards(&self) -> &Arc<crate::router::ForwardStats> {
+        &self.forwards
+    }
+
+    /// The node's replication (holdings, rebalancing counters).
+    pub fn replication(&self) -> &Arc<Replication> {
+        &self.replication
+    }
+
+    /// Graceful stop. In a cluster the node first turns `leaving` and,
+    /// still serving, waits (at most `shutdown.drain_timeout`) until the
+    /// nodes that take over its slots hold them, then hands its slots off.
+    /// Then it stops accepting, lets connections answer what they have
+    /// read, leaves the gossip ring (peers see it go at once rather than
+    /// after failure detection) and waits for every task.
     pub async fn shutdown(self) {
-        self.server.shutdown.cancel();
         if self.membership.local_identity().state != MemberState::Leaving {
             let _ = self.membership.set_state(MemberState::Leaving).await;
         }
+        if self.server.topology().has_peers() {
+            let deadline = tokio::time::Instant::now() + self.drain_timeout;
+            // Let the new state reach the topology before judging what to hand over.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if rebalance::drain(&self.replication, deadline).await {
+                tracing::info!("handed every slot over");
+            } else {
+                tracing::warn!("shutdown.drain_timeout passed before every slot was handed over");
+            }
+        }
+        self.server.shutdown.cancel();
         match tokio::time::timeout(LEAVE_TIMEOUT, self.membership.leave()).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!("leaving the gossip ring failed: {err}"),
@@ -423,7 +476,7 @@ fn cluster_secret(config: &Config) -> Result<Option<Vec<u8>>, NodeError> {
 
 /// Rebuilds the topology on every membership change.
 async fn topology_loop(
-    server: Arc<ServerState>,
+    replication: Arc<Replication>,
     pool: Arc<PeerPool>,
     node_id: String,
     mut members: watch::Receiver<MemberView>,
@@ -437,8 +490,8 @@ async fn topology_loop(
             _ = stop.cancelled() => return,
         }
         let view = members.borrow_and_update().clone();
-        let before = server.topology();
-        publish_topology(&server, &node_id, &view, vnodes, replicas);
+        let before = replication.server().topology();
+        publish_topology(&replication, &node_id, &view, vnodes, replicas);
         // Requests in flight to a member that is gone fail now, not at their timeout.
         for gone in before.members.iter().filter(|m| view.get(&m.id).is_none()) {
             pool.forget(&gone.id);
@@ -446,7 +499,14 @@ async fn topology_loop(
     }
 }
 
-fn publish_topology(server: &ServerState, node_id: &str, view: &MemberView, vnodes: u32, replicas: usize) {
+fn publish_topology(
+    replication: &Replication,
+    node_id: &str,
+    view: &MemberView,
+    vnodes: u32,
+    replicas: usize,
+) {
+    let server = replication.server();
     if view.is_empty() {
         // After leaving: keep serving from the last view until shutdown ends.
         return;
@@ -470,42 +530,16 @@ fn publish_topology(server: &ServerState, node_id: &str, view: &MemberView, vnod
             }
         })
         .collect();
-    let serving = Arc::new(RingSnapshot::serving(&view.ring_members(), vnodes, replicas));
+    let ring_members = view.ring_members();
+    let serving = Arc::new(RingSnapshot::serving(&ring_members, vnodes, replicas));
+    let target = Arc::new(RingSnapshot::target(&ring_members, vnodes, replicas));
     let old = server.topology();
     if old.view_id() != serving.view_id() {
         let ids: Vec<String> = members.iter().map(|m| format!("{}({:?})", m.id, m.state)).collect();
         tracing::info!(view = format!("{:016x}", serving.view_id()), members = ?ids, "cluster view changed");
         server.stats.ring_view_changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    server.topology.store(Arc::new(Topology { local_id: node_id.to_string(), members, serving }));
-}
-
-/// A node that started `joining` becomes `active` once it has met the
-/// cluster (and, with `bootstrap_expect`, seen that many members), or once
-/// `bootstrap_timeout` has passed. Until data can move between nodes there
-/// is nothing to pull first.
-async fn activate_when_bootstrapped(
-    membership: Arc<MembershipHandle>,
-    timeout: Duration,
-    stop: CancellationToken,
-) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut members = membership.members();
-    loop {
-        let met = members.borrow().has_peers();
-        if (met && membership.is_bootstrapped()) || tokio::time::Instant::now() >= deadline {
-            break;
-        }
-        tokio::select! {
-            _ = members.changed() => {}
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = stop.cancelled() => return,
-        }
-    }
-    match membership.set_state(MemberState::Active).await {
-        Ok(_) => tracing::info!("joined the cluster: now active"),
-        Err(err) => tracing::warn!("could not become active: {err}"),
-    }
+    replication.publish(Topology::new(node_id.to_string(), members, serving, target));
 }
 
 async fn expire_loop(store: Arc<Store>, shutdown: CancellationToken) {

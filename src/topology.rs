@@ -4,9 +4,13 @@
 //! publishes it for commands (`CLUSTER ...`, `SHOAL ...`, `INFO cluster`)
 //! and for routing, which read it without locks.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
+use crate::keyslot::Slot;
 use crate::ring::{MemberState, RingSnapshot};
 
 /// One live member as commands and routing need it.
@@ -43,17 +47,69 @@ pub struct Topology {
     pub members: Vec<TopologyMember>,
     /// The ring that routes requests (active and leaving members).
     pub serving: Arc<RingSnapshot>,
+    /// The ring once ownership changes under way finish (joining and
+    /// active members); equal to `serving` when nothing moves.
+    pub target: Arc<RingSnapshot>,
+    /// Slots this node owns in `serving` but has handed off to their new
+    /// owner (the id): routed there, never served here.
+    pub handoffs: Arc<BTreeMap<Slot, String>>,
 }
+
+/// The nodes other than this one that must apply a write to a slot.
+pub type WriteTargets<'t> = SmallVec<[&'t str; 4]>;
 
 impl Topology {
     /// A topology holding only the local node (before membership starts).
     pub fn single(local: TopologyMember, vnodes: u32, replicas: usize) -> Topology {
-        let ring = RingSnapshot::serving(
-            &[crate::ring::RingMember::new(local.id.clone(), local.state)],
-            vnodes,
-            replicas,
-        );
-        Topology { local_id: local.id.clone(), members: vec![local], serving: Arc::new(ring) }
+        let members = [crate::ring::RingMember::new(local.id.clone(), local.state)];
+        let serving = RingSnapshot::serving(&members, vnodes, replicas);
+        let target = RingSnapshot::target(&members, vnodes, replicas);
+        Topology::new(local.id.clone(), vec![local], Arc::new(serving), Arc::new(target))
+    }
+
+    /// A topology without handoffs.
+    pub fn new(
+        local_id: String,
+        members: Vec<TopologyMember>,
+        serving: Arc<RingSnapshot>,
+        target: Arc<RingSnapshot>,
+    ) -> Topology {
+        Topology { local_id, members, serving, target, handoffs: Arc::default() }
+    }
+
+    /// The node that serves `slot` now: its serving owner, or the node it
+    /// was handed off to. `None` when no member serves.
+    pub fn owner(&self, slot: Slot) -> Option<&str> {
+        let owner = self.serving.owner(slot)?;
+        if !self.handoffs.is_empty()
+            && owner == self.local_id
+            && let Some(to) = self.handoffs.get(&slot)
+        {
+            return Some(to);
+        }
+        Some(owner)
+    }
+
+    /// Whether any member besides this node is live.
+    pub fn has_peers(&self) -> bool {
+        self.members.len() > 1
+    }
+
+    /// Every node but this one holding a copy of `slot` in the serving or
+    /// the target ring: where the owner sends each write.
+    pub fn write_targets(&self, slot: Slot) -> WriteTargets<'_> {
+        let mut targets = WriteTargets::new();
+        for id in self.serving.copies(slot).chain(self.target.copies(slot)) {
+            if id != self.local_id && !targets.contains(&id) {
+                targets.push(id);
+            }
+        }
+        targets
+    }
+
+    /// Whether this node holds `slot` in the serving or the target ring.
+    pub fn is_copy(&self, node_id: &str, slot: Slot) -> bool {
+        self.serving.copies(slot).chain(self.target.copies(slot)).any(|id| id == node_id)
     }
 
     /// The member with `id`.

@@ -118,10 +118,10 @@ fn a_killed_node_is_declared_down_and_its_slots_move() {
         let topology = cluster.node(i).handle().server().topology();
         assert!(topology.member("n4").is_none(), "node {i} still lists n4");
     }
-    // The keys now belong to survivors; without replication they are empty.
+    // The keys now belong to survivors, and their replica had them.
     for k in &victim_keys {
         assert_ne!(cluster.owner_id(k), "n4");
-        assert_eq!(conn.call(["GET", k]).unwrap(), Frame::Null);
+        assert_eq!(conn.call(["GET", k]).unwrap(), bulk("v"));
         assert_eq!(conn.call(["SET", k, "again"]).unwrap(), Frame::ok());
         assert_eq!(cluster.conn(4).call(["GET", k]).unwrap(), bulk("again"));
     }

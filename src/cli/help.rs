@@ -268,6 +268,12 @@ pub const COMMANDS: &[CommandHelp] = &[
         "shoal",
     ),
     c("SHOAL RING", "", "Describes the serving ring: view id, vnodes, replicas, slots per node", "shoal"),
+    c(
+        "SHOAL REBALANCE",
+        "",
+        "Shows this node's state, moving slots, slots left to pull, pull progress and replication counters",
+        "shoal",
+    ),
 ];
 
 /// The groups, in the order `help` lists them.

@@ -198,6 +198,8 @@ pub struct ServerState {
     pub run_id: String,
     /// The cluster as this node sees it; replaced whenever membership changes.
     pub topology: ArcSwap<Topology>,
+    /// Reads the replication layer's figures (set once by the node).
+    pub rebalance: std::sync::OnceLock<super::shoal::RebalanceSource>,
     next_client_id: AtomicU64,
 }
 
@@ -216,8 +218,14 @@ impl ServerState {
             started: Instant::now(),
             run_id,
             topology: ArcSwap::from_pointee(placeholder_topology(&settings_copy)),
+            rebalance: std::sync::OnceLock::new(),
             next_client_id: AtomicU64::new(1),
         }
+    }
+
+    /// The replication figures now (zeros before the node sets them up).
+    pub fn rebalance_info(&self) -> super::shoal::RebalanceInfo {
+        self.rebalance.get().map(|f| (f.0)()).unwrap_or_default()
     }
 
     /// The current topology (cheap: an `Arc` load, no lock).

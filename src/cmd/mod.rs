@@ -40,6 +40,7 @@ pub use context::{
     ClientMeta, ClientShared, ClientState, Ctx, OpsSample, ServerState, ServerStats, Settings,
 };
 pub use error::CmdError;
+pub use shoal::{RebalanceInfo, RebalanceSource};
 pub use spec::{CommandSpec, Handler};
 pub use stats::{CommandCells, CommandStats};
 
@@ -215,7 +216,7 @@ fn oom_estimate(client: &ClientState, spec: &CommandSpec, args: &[Bytes]) -> Opt
 /// Makes room for `incoming` bytes under `maxmemory` as the policy says,
 /// or refuses with Redis's OOM error (counted).
 pub fn make_room(store: &crate::store::Store, incoming: u64) -> Result<(), CmdError> {
-    store.make_room(incoming, &evictable_slot).map_err(|_| {
+    store.make_room(incoming, &|slot| evictable_slot(store, slot)).map_err(|_| {
         store.stats().oom_rejections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         CmdError::OutOfMemory
     })
@@ -230,11 +231,10 @@ pub(crate) fn write_estimate(args: &[Bytes]) -> u64 {
     (payload + ENTRY_OVERHEAD) as u64
 }
 
-/// Which slots eviction may take keys from: every slot today. In a
-/// cluster with replicas this becomes the slots this node owns (replica
-/// copies are evicted by their owner, whose deletions replicate).
-pub(crate) fn evictable_slot(_: crate::keyslot::Slot) -> bool {
-    true
+/// Which slots eviction may take keys from: the slots this node owns
+/// (replica copies are evicted by their owner, whose deletions replicate).
+pub(crate) fn evictable_slot(store: &crate::store::Store, slot: crate::keyslot::Slot) -> bool {
+    store.owns(slot as usize)
 }
 
 fn unknown_command(args: &[Bytes]) -> CmdError {

@@ -255,9 +255,17 @@ fn server_section(ctx: &Ctx<'_>, t: &mut InfoText) {
 fn cluster_section(ctx: &Ctx<'_>, t: &mut InfoText) {
     t.section("Cluster");
     t.field("cluster_enabled", 1);
-    for (name, value) in super::cluster::info_section_fields(&ctx.server.topology()) {
+    let topology = ctx.server.topology();
+    for (name, value) in super::cluster::info_section_fields(&topology) {
         t.field(name, value);
     }
+    let info = ctx.server.rebalance_info();
+    let state = topology.local().map_or("unknown", |m| super::shoal::state_name(m.state));
+    t.field("shoal_state", state);
+    t.field("shoal_moving_slots", super::shoal::moving_slot_count(&topology));
+    t.field("shoal_slots_to_pull", info.slots_to_pull);
+    t.field("shoal_under_replicated_slots", info.under_replicated);
+    t.field("shoal_slots_held", info.slots_held);
 }
 
 fn clients_section(ctx: &Ctx<'_>, t: &mut InfoText) {
@@ -740,7 +748,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError> {
     drop(settings);
     // As Redis: a lower maxmemory takes effect at once, not at the next write.
     if params.iter().any(|p| p.name == "maxmemory") {
-        let _ = ctx.store.make_room(0, &super::evictable_slot);
+        let _ = ctx.store.make_room(0, &|slot| super::evictable_slot(ctx.store, slot));
     }
     ok()
 }
@@ -871,7 +879,7 @@ mod tests {
         assert_eq!(
             h.text(&["info", "cluster", "foo"]),
             format!(
-                "# Cluster\r\ncluster_enabled:1\r\nshoal_node_id:shoal-6380\r\nshoal_view_id:{view_id:016x}\r\nshoal_members:1\r\nshoal_slots_owned:16384\r\n"
+                "# Cluster\r\ncluster_enabled:1\r\nshoal_node_id:shoal-6380\r\nshoal_view_id:{view_id:016x}\r\nshoal_members:1\r\nshoal_slots_owned:16384\r\nshoal_state:active\r\nshoal_moving_slots:0\r\nshoal_slots_to_pull:0\r\nshoal_under_replicated_slots:0\r\nshoal_slots_held:0\r\n"
             )
         );
         assert_eq!(h.text(&["info", "keyspace"]), "# Keyspace\r\n");

@@ -1,4 +1,5 @@
-//! Shoal's own introspection: SHOAL MEMBERS, SHOAL RING, SHOAL HELP.
+//! Shoal's own introspection: SHOAL MEMBERS, SHOAL RING, SHOAL REBALANCE,
+//! SHOAL HELP.
 //!
 //! Where CLUSTER shows the cluster in Redis's terms, SHOAL shows it in
 //! Shoal's: node ids, member states, liveness, every advertised address and
@@ -41,6 +42,15 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         acl: SLOW,
         tips: NONDETERMINISTIC,
         handler: ring,
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "shoal|rebalance",
+        arity: 2,
+        flags: FLAGS,
+        acl: SLOW,
+        tips: NONDETERMINISTIC,
+        handler: rebalance,
         ..CommandSpec::BASE
     },
     CommandSpec { name: "shoal|help", arity: 2, flags: FLAGS, acl: SLOW, handler: help, ..CommandSpec::BASE },
@@ -98,6 +108,78 @@ pub fn ring_reply(topology: &Topology) -> Frame {
     ])
 }
 
+/// What the replication layer reports about copies and moving slots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RebalanceInfo {
+    /// Slots this node must copy and does not hold yet.
+    pub slots_to_pull: u64,
+    /// Slots this node is a serving copy of without holding them yet.
+    pub under_replicated: u64,
+    /// Slots this node holds a complete copy of.
+    pub slots_held: u64,
+    /// Keys held here, replica copies included.
+    pub keys_held: u64,
+    /// Keys pulled from other nodes since start.
+    pub keys_pulled: u64,
+    /// Bytes pulled from other nodes since start.
+    pub bytes_pulled: u64,
+    /// Slots pulled completely since start.
+    pub slots_pulled: u64,
+    /// Bytes per second of the latest pull pass.
+    pub pull_rate: u64,
+    /// Keys sent to nodes pulling from here.
+    pub keys_served: u64,
+    /// Slots handed off to a new owner.
+    pub slots_handed_off: u64,
+    /// Batches of key states sent to copies.
+    pub replicated: u64,
+    /// Of those, not acknowledged by a live copy.
+    pub replication_failures: u64,
+    /// Key states from owners applied here.
+    pub applied: u64,
+}
+
+/// Where the node reads [`RebalanceInfo`] from.
+pub struct RebalanceSource(pub Box<dyn Fn() -> RebalanceInfo + Send + Sync>);
+
+impl std::fmt::Debug for RebalanceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RebalanceSource")
+    }
+}
+
+/// Slots whose copies differ between the serving and the target ring.
+pub fn moving_slot_count(topology: &Topology) -> usize {
+    crate::ring::moving_slots(&topology.serving, &topology.target).len()
+}
+
+/// The SHOAL REBALANCE reply.
+pub fn rebalance_reply(topology: &Topology, info: &RebalanceInfo) -> Frame {
+    let state = topology.local().map_or("unknown", |m| state_name(m.state));
+    let int = |n: u64| Frame::Integer(n as i64);
+    Frame::Map(vec![
+        pair("state", Frame::bulk(state)),
+        pair("moving_slots", int(moving_slot_count(topology) as u64)),
+        pair("slots_to_pull", int(info.slots_to_pull)),
+        pair("under_replicated_slots", int(info.under_replicated)),
+        pair("slots_held", int(info.slots_held)),
+        pair("keys_held", int(info.keys_held)),
+        pair("keys_pulled", int(info.keys_pulled)),
+        pair("bytes_pulled", int(info.bytes_pulled)),
+        pair("slots_pulled", int(info.slots_pulled)),
+        pair("pull_bytes_per_sec", int(info.pull_rate)),
+        pair("keys_served", int(info.keys_served)),
+        pair("slots_handed_off", int(info.slots_handed_off)),
+        pair("writes_replicated", int(info.replicated)),
+        pair("replication_failures", int(info.replication_failures)),
+        pair("states_applied", int(info.applied)),
+    ])
+}
+
+fn rebalance(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
+    Ok(rebalance_reply(&ctx.server.topology(), &ctx.server.rebalance_info()))
+}
+
 fn members(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
     Ok(members_reply(&ctx.server.topology()))
 }
@@ -115,6 +197,9 @@ fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
             "    liveness (alive|suspect), addresses, metrics port, bump, start time, local flag.",
             "RING",
             "    Return the serving ring: view id, vnodes, replicas, members and slots per node.",
+            "REBALANCE",
+            "    Return this node's state, moving slots, slots left to pull, under-replicated",
+            "    slots, keys and bytes pulled, the pull rate and replication counters.",
         ],
     ))
 }

@@ -180,5 +180,6 @@ pub fn topology(
     list.sort_by(|a, b| a.id.cmp(&b.id));
     let ring: Vec<RingMember> = list.iter().map(|m| RingMember::new(m.id.clone(), m.state)).collect();
     let serving = Arc::new(RingSnapshot::serving(&ring, vnodes, replicas));
-    Topology { local_id: local.to_string(), members: list, serving }
+    let target = Arc::new(RingSnapshot::target(&ring, vnodes, replicas));
+    Topology::new(local.to_string(), list, serving, target)
 }

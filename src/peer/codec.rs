@@ -12,6 +12,10 @@
 //!          kind 3 (transaction): watched count varint, then per watched key
 //!                 len varint + bytes, version u64, removals u64; then
 //!                 command count varint, then per command a kind 1 body
+//!          kind 4 (replicate): items (see `items`)
+//!          kind 5 (pull): slot u16, cursor u64, max bytes u32
+//!          kind 6 (handoff): slot count varint, then u16 per slot
+//!          kind 7 (holds): nothing
 //! reply:   request id u64 | status u8 | body
 //!          status 0 (frame): a reply value (see `frame_codec`)
 //!          status 1 (wrong owner): the receiver's view id u64
@@ -24,6 +28,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::frame_codec;
+use super::items::{ReplicaItem, items_len, put_items, read_items};
 use super::wire::{Cursor, DecodeError, bytes_len, put_bytes, put_varint, varint_len};
 use crate::protocol::{Frame, Protocol};
 
@@ -37,6 +42,10 @@ const REPLY_HEADER_LEN: usize = 8 + 1;
 const KIND_COMMAND: u8 = 1;
 const KIND_STAMPS: u8 = 2;
 const KIND_TRANSACTION: u8 = 3;
+const KIND_REPLICATE: u8 = 4;
+const KIND_PULL: u8 = 5;
+const KIND_HANDOFF: u8 = 6;
+const KIND_HOLDS: u8 = 7;
 const FLAG_FORWARDED: u8 = 0x01;
 const FLAG_RESP2: u8 = 0x02;
 const KNOWN_FLAGS: u8 = FLAG_FORWARDED | FLAG_RESP2;
@@ -78,6 +87,12 @@ impl PeerRequest {
     pub fn for_client(self, protocol: Protocol) -> PeerRequest {
         PeerRequest { client_protocol: protocol, ..self }
     }
+
+    /// A request between nodes that is not a client's (replication, slot
+    /// moves), sent in view `view_id`.
+    pub fn internal(view_id: u64, body: RequestBody) -> PeerRequest {
+        PeerRequest { view_id, forwarded: true, client_protocol: Protocol::Resp3, body }
+    }
 }
 
 /// The kinds of request. Each has its own kind byte on the wire, so later
@@ -103,6 +118,30 @@ pub enum RequestBody {
         /// The queued commands, in order.
         commands: Vec<Vec<Bytes>>,
     },
+    /// Key states from their owner, applied where newer (replication and
+    /// the dual writes of a moving slot). Answered with the count applied.
+    Replicate {
+        /// The states.
+        items: Vec<ReplicaItem>,
+    },
+    /// A page of a slot's keys for a node that is becoming a copy of it.
+    Pull {
+        /// The slot.
+        slot: u16,
+        /// Where the page starts (0 first; then the cursor the last page
+        /// returned).
+        cursor: u64,
+        /// About how many bytes the page may hold.
+        max_bytes: u32,
+    },
+    /// The sender is the new owner of these slots and holds them: stop
+    /// serving them and answer once writes in flight are done.
+    Handoff {
+        /// The slots.
+        slots: Vec<u16>,
+    },
+    /// Which slots the receiver holds a complete copy of.
+    Holds,
 }
 
 /// A watched key and its stamp (see the store's `KeyStamp`).
@@ -198,6 +237,10 @@ pub fn encode_request(id: u64, request: &PeerRequest, max: usize) -> Result<Byte
                 varint_len(commands.len() as u64) + commands.iter().map(|args| args_len(args)).sum::<usize>();
             (KIND_TRANSACTION, watched_len + commands_len)
         }
+        RequestBody::Replicate { items } => (KIND_REPLICATE, items_len(items)),
+        RequestBody::Pull { .. } => (KIND_PULL, 2 + 8 + 4),
+        RequestBody::Handoff { slots } => (KIND_HANDOFF, varint_len(slots.len() as u64) + 2 * slots.len()),
+        RequestBody::Holds => (KIND_HOLDS, 0),
     };
     let body_len = REQUEST_HEADER_LEN + len;
     let mut out = BytesMut::new();
@@ -228,6 +271,19 @@ pub fn encode_request(id: u64, request: &PeerRequest, max: usize) -> Result<Byte
                 put_args(&mut out, args);
             }
         }
+        RequestBody::Replicate { items } => put_items(&mut out, items),
+        RequestBody::Pull { slot, cursor, max_bytes } => {
+            out.put_u16(*slot);
+            out.put_u64(*cursor);
+            out.put_u32(*max_bytes);
+        }
+        RequestBody::Handoff { slots } => {
+            put_varint(&mut out, slots.len() as u64);
+            for slot in slots {
+                out.put_u16(*slot);
+            }
+        }
+        RequestBody::Holds => {}
     }
     debug_assert_eq!(out.len(), LEN_PREFIX + body_len);
     Ok(out.freeze())
@@ -269,7 +325,7 @@ pub(crate) fn decode_request(body: Bytes) -> Result<RequestFrame, DecodeError> {
 }
 
 fn decode_request_body(kind: u8, flags: u8, cursor: &mut Cursor) -> Result<RequestBody, DecodeError> {
-    if !matches!(kind, KIND_COMMAND | KIND_STAMPS | KIND_TRANSACTION) {
+    if !(KIND_COMMAND..=KIND_HOLDS).contains(&kind) {
         return Err(DecodeError::UnknownKind(kind));
     }
     if flags & !KNOWN_FLAGS != 0 {
@@ -278,6 +334,21 @@ fn decode_request_body(kind: u8, flags: u8, cursor: &mut Cursor) -> Result<Reque
     let body = match kind {
         KIND_COMMAND => RequestBody::Command { args: read_args(cursor)? },
         KIND_STAMPS => RequestBody::Stamps { keys: read_args(cursor)? },
+        KIND_REPLICATE => RequestBody::Replicate { items: read_items(cursor)? },
+        KIND_PULL => RequestBody::Pull {
+            slot: cursor.u16()?,
+            cursor: cursor.u64()?,
+            max_bytes: u32::from_be_bytes(cursor.array()?),
+        },
+        KIND_HANDOFF => {
+            let count = cursor.count(2)?;
+            let mut slots = Vec::with_capacity(count);
+            for _ in 0..count {
+                slots.push(cursor.u16()?);
+            }
+            RequestBody::Handoff { slots }
+        }
+        KIND_HOLDS => RequestBody::Holds,
         _ => {
             let count = cursor.count(1 + 16)?;
             let mut watched = Vec::with_capacity(count.min(4096));
@@ -432,6 +503,10 @@ mod tests {
             PeerRequest::command(3, true, args(&["HRANDFIELD", "h", "-2", "WITHVALUES"]))
                 .for_client(Protocol::Resp2),
             PeerRequest::command(3, false, args(&["GET", "k"])).for_client(Protocol::Resp2),
+            PeerRequest::internal(4, RequestBody::Replicate { items: crate::peer::items::tests::samples() }),
+            PeerRequest::internal(4, RequestBody::Pull { slot: 16383, cursor: u64::MAX, max_bytes: 1 << 20 }),
+            PeerRequest::internal(4, RequestBody::Handoff { slots: vec![0, 7, 16383] }),
+            PeerRequest::internal(4, RequestBody::Holds),
         ] {
             let wire = encode_request(42, &request, MAX).unwrap();
             let frame = decode_request(only_body(&wire)).unwrap();

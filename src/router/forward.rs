@@ -52,7 +52,7 @@ pub(super) async fn forward_with_retry(
         Some(frame) => Ok(frame),
         None => {
             let RequestBody::Command { args } = &request.body else { unreachable!("built as a command") };
-            Ok(router.run_local(client, args))
+            Ok(router.run_local_replicated(client, args).await)
         }
     }
 }

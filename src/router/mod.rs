@@ -13,6 +13,7 @@ mod fanout;
 mod forward;
 mod forward_stats;
 mod plan;
+mod replicated;
 mod service;
 mod split;
 mod transaction;
@@ -23,17 +24,21 @@ use bytes::Bytes;
 
 pub use forward_stats::{ForwardResult, ForwardStats, PeerForwards};
 pub use plan::{KeysOwner, Plan, command_keys, keys_owner, plan};
+pub use replicated::finish_write;
 pub use service::NodeService;
 
 use crate::cmd::{self, ClientState, CmdError, CommandSpec, Ctx, ServerState};
 use crate::peer::PeerPool;
 use crate::protocol::Frame;
+use crate::replication::Replication;
 use crate::store::Store;
 
 /// Where [`Router::route`] sends a request.
 pub enum Route {
     /// Run here; the command is already resolved.
     Local(u16, &'static CommandSpec),
+    /// Run here, then send the changed keys to the slot's other copies.
+    Replicated(u16, &'static CommandSpec),
     /// Let the dispatcher answer (unknown command, wrong arity, no auth);
     /// the command's index when it is known.
     Dispatch(Option<u16>),
@@ -54,6 +59,7 @@ impl Route {
     pub fn command(&self) -> Option<u16> {
         match *self {
             Route::Local(index, _)
+            | Route::Replicated(index, _)
             | Route::Elsewhere(index, _)
             | Route::ExecRemote(index)
             | Route::ExecRefused(index, _)
@@ -70,6 +76,7 @@ pub struct Router {
     pool: Arc<PeerPool>,
     cluster_keyspace: bool,
     forwards: Arc<ForwardStats>,
+    replication: Arc<Replication>,
 }
 
 impl Router {
@@ -78,9 +85,10 @@ impl Router {
         store: Arc<Store>,
         server: Arc<ServerState>,
         pool: Arc<PeerPool>,
+        replication: Arc<Replication>,
         cluster_keyspace: bool,
     ) -> Router {
-        Router { store, server, pool, cluster_keyspace, forwards: Arc::default() }
+        Router { store, server, pool, cluster_keyspace, forwards: Arc::default(), replication }
     }
 
     /// The node's store.
@@ -104,9 +112,15 @@ impl Router {
         if (client.multi.is_some() || spec.name == "watch")
             && let Some(route) = transaction_route(client, index, spec, args, &topology)
         {
-            return route;
+            return match route {
+                Route::Local(index, spec) if replicated::replicates(spec, client, &topology) => {
+                    Route::Replicated(index, spec)
+                }
+                route => route,
+            };
         }
         match plan(spec, args, &topology, false, self.cluster_keyspace) {
+            Plan::Local if replicated::replicates(spec, client, &topology) => Route::Replicated(index, spec),
             Plan::Local => Route::Local(index, spec),
             other => Route::Elsewhere(index, other),
         }
@@ -120,6 +134,7 @@ impl Router {
         let started = quanta::Instant::now();
         let reply = match route {
             Route::Local(index, spec) => return self.run_here(client, index, spec, args),
+            Route::Replicated(index, spec) => return self.run_replicated(client, index, spec, args).await,
             Route::Dispatch(_) => self.run_local(client, args),
             Route::Elsewhere(_, plan) => self.run_planned(client, args, plan).await,
             Route::ExecRemote(_) => {
@@ -218,9 +233,8 @@ fn transaction_route(
             transaction::ExecPlace::Refused(err) => Route::ExecRefused(index, err),
         }),
         "watch" if client.multi.is_none() => {
-            let all_local = args[1..]
-                .iter()
-                .all(|key| topology.serving.owner(crate::keyslot::key_slot(key)).is_some_and(local));
+            let all_local =
+                args[1..].iter().all(|key| topology.owner(crate::keyslot::key_slot(key)).is_some_and(local));
             Some(if all_local { Route::Local(index, spec) } else { Route::WatchAcross(index) })
         }
         _ => None,

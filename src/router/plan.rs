@@ -48,10 +48,9 @@ pub enum KeysOwner<'t> {
 
 /// Who owns all of `keys` in `topology`'s serving ring.
 pub fn keys_owner<'t, 'k>(keys: impl IntoIterator<Item = &'k [u8]>, topology: &'t Topology) -> KeysOwner<'t> {
-    let ring = &topology.serving;
     let mut single: Option<&'t str> = None;
     for key in keys {
-        let Some(owner) = ring.owner(key_slot(key)) else { return KeysOwner::Unowned };
+        let Some(owner) = topology.owner(key_slot(key)) else { return KeysOwner::Unowned };
         match single {
             None => single = Some(owner),
             Some(first) if first != owner => return KeysOwner::Several,
@@ -90,14 +89,14 @@ pub fn plan(
         return Plan::Local;
     }
     let single_local = ring.nodes().len() == 1 && ring.nodes()[0].id == topology.local_id;
-    if single_local {
+    if single_local && topology.handoffs.is_empty() {
         return Plan::Local;
     }
     // Common case first, without allocating: every key has one owner.
     let mut single: Option<&str> = None;
     let mut mixed = false;
     for pos in spec.key_positions(args.len()) {
-        let Some(owner) = ring.owner(key_slot(&args[pos])) else {
+        let Some(owner) = topology.owner(key_slot(&args[pos])) else {
             return Plan::ClusterDown;
         };
         match single {
@@ -115,7 +114,7 @@ pub fn plan(
     }
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for pos in spec.key_positions(args.len()) {
-        let owner = ring.owner(key_slot(&args[pos])).unwrap_or_default();
+        let owner = topology.owner(key_slot(&args[pos])).unwrap_or_default();
         match groups.iter_mut().find(|(id, _)| id == owner) {
             Some((_, list)) => list.push(pos),
             None => groups.push((owner.to_string(), vec![pos])),
@@ -153,11 +152,8 @@ mod tests {
             .collect();
         let ring_members: Vec<RingMember> =
             ids.iter().map(|id| RingMember::new(*id, MemberState::Active)).collect();
-        Topology {
-            local_id: local.to_string(),
-            members,
-            serving: Arc::new(RingSnapshot::serving(&ring_members, 64, 1)),
-        }
+        let serving = Arc::new(RingSnapshot::serving(&ring_members, 64, 1));
+        Topology::new(local.to_string(), members, serving.clone(), serving)
     }
 
     fn plan_of(cmd: &[&str], topo: &Topology) -> Plan {

@@ -13,12 +13,15 @@ use crate::store::KeyStamp;
 use crate::store::Store;
 
 use super::plan::{KeysOwner, Plan, command_keys, keys_owner, plan};
+use super::replicated::{finish_write, replicates, start_write, written_keys};
+use crate::replication::Replication;
 
 /// Serves forwarded commands: runs them if this node owns their keys in its
 /// own view, else answers `wrong owner` (never forwards again).
 pub struct NodeService {
     store: Arc<Store>,
     server: Arc<ServerState>,
+    replication: Arc<Replication>,
     /// One unlisted client record for every forwarded request (they carry
     /// only keyed commands, which keep no per-client state).
     internal: Arc<ClientShared>,
@@ -26,9 +29,9 @@ pub struct NodeService {
 
 impl NodeService {
     /// A service over this node's store.
-    pub fn new(store: Arc<Store>, server: Arc<ServerState>) -> NodeService {
+    pub fn new(store: Arc<Store>, server: Arc<ServerState>, replication: Arc<Replication>) -> NodeService {
         let internal = server.unlisted_client();
-        NodeService { store, server, internal }
+        NodeService { store, server, replication, internal }
     }
 }
 
@@ -36,11 +39,21 @@ impl PeerService for NodeService {
     fn handle<'a>(&'a self, from_node: &'a str, request: PeerRequest) -> Handled<'a> {
         let protocol = request.client_protocol;
         let reply = match request.body {
-            RequestBody::Command { args } => self.run_command(from_node, protocol, args),
+            RequestBody::Command { args } => return self.run_command(from_node, protocol, args),
             RequestBody::Stamps { keys } => self.stamps(from_node, keys),
             RequestBody::Transaction { watched, commands } => {
-                self.transaction(from_node, protocol, watched, commands)
+                return self.transaction(from_node, protocol, watched, commands);
             }
+            RequestBody::Replicate { items } => {
+                PeerReply::Frame(Frame::Integer(self.replication.apply(items) as i64))
+            }
+            RequestBody::Pull { slot, cursor, max_bytes } => {
+                self.replication.page(from_node, slot, cursor, max_bytes)
+            }
+            RequestBody::Handoff { slots } => {
+                return Handled::Later(Box::pin(self.replication.handoff(from_node, slots)));
+            }
+            RequestBody::Holds => self.replication.holds_reply(),
         };
         Handled::Now(reply)
     }
@@ -72,24 +85,51 @@ impl NodeService {
         }
     }
 
-    /// Runs a forwarded command if this node owns its keys in its own view.
-    fn run_command(&self, from_node: &str, protocol: Protocol, args: Vec<Bytes>) -> PeerReply {
+    /// Runs a forwarded command if this node owns its keys in its own view;
+    /// a write answers once its copies applied it.
+    fn run_command<'a>(&'a self, from_node: &str, protocol: Protocol, args: Vec<Bytes>) -> Handled<'a> {
         if args.is_empty() {
-            return PeerReply::Error("empty command".into());
+            return Handled::Now(PeerReply::Error("empty command".into()));
         }
         let mut client = self.client(protocol);
-        let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
         let Ok((index, spec)) = cmd::resolve(&args) else {
-            return PeerReply::Frame(cmd::execute(&mut ctx, &args));
+            let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
+            return Handled::Now(PeerReply::Frame(cmd::execute(&mut ctx, &args)));
         };
+        let mut replicated = false;
         if spec.arity_ok(args.len()) {
             let topology = self.server.topology.load();
             if !matches!(plan(spec, &args, &topology, true, false), Plan::Local) {
                 tracing::debug!(from = from_node, "forwarded request for keys this node does not own");
-                return PeerReply::WrongOwner { view_id: topology.view_id() };
+                return Handled::Now(PeerReply::WrongOwner { view_id: topology.view_id() });
+            }
+            replicated = replicates(spec, &client, &topology);
+        }
+        if !replicated {
+            let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
+            return Handled::Now(PeerReply::Frame(cmd::execute_resolved(&mut ctx, index, spec, &args)));
+        }
+        let keys = written_keys(spec, &client, &args);
+        let run = || {
+            let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
+            cmd::execute_resolved(&mut ctx, index, spec, &args)
+        };
+        self.replicated(start_write(&self.replication, &keys, run))
+    }
+
+    /// The reply to a write that ran here: at once when no other node
+    /// holds its keys, else once they applied it.
+    fn replicated<'a>(
+        &'a self,
+        started: Result<(Frame, crate::replication::Pending), crate::replication::HandedOff>,
+    ) -> Handled<'a> {
+        match started {
+            Err(_) => Handled::Now(PeerReply::WrongOwner { view_id: self.server.topology.load().view_id() }),
+            Ok((reply, pending)) if pending.is_empty() => Handled::Now(PeerReply::Frame(reply)),
+            Ok((reply, pending)) => {
+                Handled::Later(Box::pin(async move { PeerReply::Frame(finish_write(reply, pending).await) }))
             }
         }
-        PeerReply::Frame(cmd::execute_resolved(&mut ctx, index, spec, &args))
     }
 
     /// The `WATCH` stamps of keys this node owns, as `[version, removals]`
@@ -109,17 +149,17 @@ impl NodeService {
     }
 
     /// Runs a whole transaction whose keys this node owns, as `EXEC` would.
-    fn transaction(
-        &self,
+    fn transaction<'a>(
+        &'a self,
         from_node: &str,
         protocol: Protocol,
         watched: Vec<WatchedKey>,
         commands: Vec<Vec<Bytes>>,
-    ) -> PeerReply {
+    ) -> Handled<'a> {
         let watched_keys = watched.iter().map(|w| &w.key[..]);
         let keys = watched_keys.chain(commands.iter().flat_map(|args| command_keys(args)));
         if let Err(wrong_owner) = self.check_owned(from_node, keys) {
-            return wrong_owner;
+            return Handled::Now(wrong_owner);
         }
         let view_id = self.server.topology.load().view_id();
         let watched: Vec<Watched> = watched
@@ -133,11 +173,21 @@ impl NodeService {
         if let Some(incoming) = cmd::transaction::queued_estimate(&commands)
             && let Err(oom) = cmd::make_room(&self.store, incoming)
         {
-            return PeerReply::Frame(Frame::Error(oom.to_string()));
+            return Handled::Now(PeerReply::Frame(Frame::Error(oom.to_string())));
         }
         let mut client = self.client(protocol);
-        let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
-        let _exclusive = self.store.exclusive();
-        PeerReply::Frame(cmd::transaction::run_queued(&mut ctx, &watched, &commands))
+        let keys: Vec<Bytes> = commands
+            .iter()
+            .flat_map(|args| command_keys(args).map(Bytes::copy_from_slice).collect::<Vec<_>>())
+            .collect();
+        let mut run = || {
+            let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
+            let _exclusive = self.store.exclusive();
+            cmd::transaction::run_queued(&mut ctx, &watched, &commands)
+        };
+        if !self.server.topology.load().has_peers() {
+            return Handled::Now(PeerReply::Frame(run()));
+        }
+        self.replicated(start_write(&self.replication, &keys, run))
     }
 }

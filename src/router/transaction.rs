@@ -88,7 +88,7 @@ impl Router {
                 };
                 client.multi = Some(Multi { queued: commands, aborted: false });
                 client.watched = watched;
-                self.run_local(client, &[Bytes::from_static(b"EXEC")])
+                self.run_local_replicated(client, &[Bytes::from_static(b"EXEC")]).await
             }
             Err(err) => Frame::Error(err.to_string()),
         }

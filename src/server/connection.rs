@@ -196,6 +196,18 @@ impl<'r> Pipeline<'r> {
                 self.replies.push(Some(router.run_here(client, index, spec, &args)));
                 Ok(())
             }
+            Route::Replicated(index, spec) if spec.first_key > 0 && (more || !self.replies.is_empty()) => {
+                // Runs now, in order with its neighbours; only the copies' answer is awaited.
+                match router.start_local_write(client, index, spec, &args) {
+                    Ok((reply, pending)) if pending.is_empty() => self.replies.push(Some(reply)),
+                    Ok((reply, pending)) => {
+                        self.forwarded.push_back(Box::pin(crate::router::finish_write(reply, pending)));
+                        self.replies.push(None);
+                    }
+                    Err(_) => return Err((args, Route::Replicated(index, spec))),
+                }
+                Ok(())
+            }
             route => Err((args, route)),
         }
     }

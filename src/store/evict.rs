@@ -333,6 +333,7 @@ impl Store {
         drop(table);
         self.account(delta);
         self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
+        self.note_evicted(&c.key);
         true
     }
 
@@ -360,6 +361,9 @@ impl Store {
         self.account(delta);
         let counter = if key.1 { &self.stats.expired_keys } else { &self.stats.evicted_keys };
         counter.fetch_add(1, Ordering::Relaxed);
+        if !key.1 {
+            self.note_evicted(&key.0);
+        }
         true
     }
 

@@ -109,6 +109,14 @@ pub struct Store {
     limits: evict::Limits,
     pool: Mutex<evict::EvictionPool>,
     counts: SlotCounts,
+    /// The slots this node owns, one bit each: what DBSIZE, KEYS, SCAN and
+    /// RANDOMKEY see and what eviction takes from. Every slot until the
+    /// node learns otherwise; the other slots hold replica copies.
+    owned: Box<[AtomicU64]>,
+    /// Keys evicted since the last [`Store::take_evicted`], kept only while
+    /// [`Store::record_evictions`] is on (their deletion must replicate).
+    evicted: Mutex<Vec<Bytes>>,
+    recording_evictions: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -143,7 +151,62 @@ impl Store {
             limits: evict::Limits::new(MemoryPolicy::default()),
             pool: Mutex::new(evict::EvictionPool::default()),
             counts: SlotCounts::new(),
+            owned: (0..SLOTS / 64).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            evicted: Mutex::new(Vec::new()),
+            recording_evictions: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether this node owns `slot` (see the `owned` field).
+    pub fn owns(&self, slot: usize) -> bool {
+        self.owned[slot / 64].load(Ordering::Relaxed) & (1 << (slot % 64)) != 0
+    }
+
+    /// Sets which slots this node owns.
+    pub fn set_owned(&self, owned: impl Fn(Slot) -> bool) {
+        for (word, bits) in self.owned.iter().enumerate() {
+            let mut value = 0u64;
+            for bit in 0..64 {
+                if owned((word * 64 + bit) as Slot) {
+                    value |= 1 << bit;
+                }
+            }
+            bits.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Turns on (or off) keeping the keys eviction removes, for
+    /// [`Store::take_evicted`].
+    pub fn record_evictions(&self, on: bool) {
+        self.recording_evictions.store(on, Ordering::Relaxed);
+        if !on {
+            self.evicted.lock().clear();
+        }
+    }
+
+    /// The keys evicted since the last call (only while recording).
+    pub fn take_evicted(&self) -> Vec<Bytes> {
+        if !self.recording_evictions.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.evicted.lock())
+    }
+
+    fn note_evicted(&self, key: &[u8]) {
+        if self.recording_evictions.load(Ordering::Relaxed) {
+            self.evicted.lock().push(Bytes::copy_from_slice(key));
+        }
+    }
+
+    /// Removes every key of `slot` (a copy this node no longer holds).
+    /// Returns how many were removed.
+    pub fn clear_slot(&self, slot: Slot) -> usize {
+        let mut table = self.slots[slot as usize].lock();
+        let (n, delta) = table.clear();
+        self.note_slot(slot, &table);
+        drop(table);
+        self.account(delta);
+        n
     }
 
     /// Publishes a slot's counts after a change (call with its lock held).
@@ -242,12 +305,21 @@ impl Store {
         self.slots[slot as usize].lock().len()
     }
 
-    /// Key count and count of keys with a TTL, over every slot.
+    /// Key count and count of keys with a TTL, over the slots this node
+    /// owns (replica copies are not counted).
     pub fn counts(&self) -> (usize, usize) {
-        self.slots.iter().fold((0, 0), |(keys, volatile), t| {
-            let t = t.lock();
-            (keys + t.len(), volatile + t.volatile_len())
-        })
+        self.slots.iter().enumerate().filter(|(slot, _)| self.owns(*slot)).fold(
+            (0, 0),
+            |(keys, volatile), (_, t)| {
+                let t = t.lock();
+                (keys + t.len(), volatile + t.volatile_len())
+            },
+        )
+    }
+
+    /// Key count over every slot, replica copies included.
+    pub fn held_keys(&self) -> usize {
+        self.slots.iter().map(|t| t.lock().len()).sum()
     }
 
     /// Removes every key. Returns how many were removed.
@@ -277,6 +349,9 @@ impl Store {
         mut visit: impl FnMut(Slot, &SlotTable) -> ControlFlow<()>,
     ) -> usize {
         for slot in start..SLOTS {
+            if !self.owns(slot) {
+                continue;
+            }
             let table = self.slots[slot].lock();
             if !table.is_empty() && visit(slot as Slot, &table).is_break() {
                 return slot + 1;
@@ -319,6 +394,9 @@ impl Store {
         let mut total = 0usize;
         let mut chosen = None;
         for (slot, table) in self.slots.iter().enumerate() {
+            if !self.owns(slot) {
+                continue;
+            }
             let len = table.lock().len();
             if len == 0 {
                 continue;
@@ -502,6 +580,28 @@ impl<'a> Locked<'a> {
         let (old, delta) = self.table(key).remove(key);
         store.account(delta);
         old
+    }
+
+    /// Applies a copy's state of `key` at `version` from its owner: the
+    /// entry (or `None`: deleted) replaces what is here only if what is
+    /// here is older. Returns whether it did. Later local versions stay
+    /// newer than `version`.
+    pub fn apply(&mut self, key: &[u8], version: u64, entry: Option<Entry>) -> bool {
+        let store = self.store;
+        store.clock.observe(version);
+        let table = self.table(key);
+        if table.peek(key).is_some_and(|e| e.version >= version) {
+            return false;
+        }
+        let delta = match entry {
+            Some(entry) => table.insert(key, entry).1,
+            None => match table.remove(key) {
+                (Some(_), delta) => delta,
+                (None, _) => return false,
+            },
+        };
+        store.account(delta);
+        true
     }
 
     /// The locked table of one slot (for commands that walk a slot).
