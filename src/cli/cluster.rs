@@ -8,8 +8,9 @@
 //! (INFO's key count is the node's own keys, unlike DBSIZE, which covers
 //! the whole cluster by default). Moving slots are computed from the
 //! members' states exactly as the node computes them (serving ring versus
-//! target ring). Shoal does not replicate data yet, so under-replicated
-//! slots read `n/a` unless the node reports them.
+//! target ring). Under-replicated slots are the sum of what every member's
+//! `INFO cluster` reports (`shoal_under_replicated_slots`: slots it should
+//! hold a copy of and has not finished copying).
 
 use std::io::Write;
 use std::time::Duration;
@@ -47,6 +48,8 @@ pub struct MemberRow {
     pub memory: Option<u64>,
     /// Its view id, if it answered.
     pub view: Option<String>,
+    /// Slots it should hold and has not finished copying, if it answered.
+    pub under_replicated: Option<i64>,
     /// The node the CLI is connected to.
     pub local: bool,
 }
@@ -119,6 +122,7 @@ pub fn gather(session: &mut Session) -> Result<ClusterStatus, CliError> {
             keys: None,
             memory: None,
             view: None,
+            under_replicated: None,
             local,
         };
         let info = if local {
@@ -130,6 +134,7 @@ pub fn gather(session: &mut Session) -> Result<ClusterStatus, CliError> {
             row.keys = Some(info.keys());
             row.memory = info.number("used_memory");
             row.view = info.get("shoal_view_id").map(str::to_string);
+            row.under_replicated = info.number("shoal_under_replicated_slots").map(|n| n as i64);
         }
         rows.push(row);
     }
@@ -144,9 +149,13 @@ pub fn gather(session: &mut Session) -> Result<ClusterStatus, CliError> {
         view_id: text(ring.field("view-id")),
         vnodes,
         replicas,
-        members: rows,
         moving_slots,
-        under_replicated: ring.field("under-replicated-slots").and_then(Reply::as_int),
+        under_replicated: rows
+            .iter()
+            .filter_map(|r| r.under_replicated)
+            .reduce(|a, b| a + b)
+            .or_else(|| ring.field("under-replicated-slots").and_then(Reply::as_int)),
+        members: rows,
     })
 }
 
@@ -265,7 +274,7 @@ pub fn render(status: &ClusterStatus) -> String {
     out.push_str("(* = the node asked)\n\n");
     match status.under_replicated {
         Some(n) => out.push_str(&format!("under-replicated slots: {n}\n")),
-        None => out.push_str("under-replicated slots: n/a (replication not built yet: one copy per key)\n"),
+        None => out.push_str("under-replicated slots: n/a (no member reported them)\n"),
     }
     if status.moving_slots == 0 {
         out.push_str("moves in progress: none\n");
@@ -346,6 +355,7 @@ mod tests {
             keys: Some(10),
             memory: Some(2048),
             view: Some("abc".into()),
+            under_replicated: Some(0),
             local: id == "n1",
         }
     }

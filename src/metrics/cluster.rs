@@ -142,7 +142,7 @@ pub const REPLICAS_CONFIGURED: Spec = Spec {
 pub const RING_REPLICAS: Spec = Spec {
     name: "shoal_ring_replicas_per_slot",
     help: "Replica nodes the serving ring places per slot: cluster.replicas, capped at the ring's nodes \
-           minus one. Placement only: copying data to replicas is not implemented yet.",
+           minus one.",
     kind: Kind::Gauge,
     labels: &[],
 };
@@ -152,6 +152,78 @@ pub const RING_MOVING_SLOTS: Spec = Spec {
     help: "Slots whose owner or replicas differ between the serving ring and the ring once the joins and \
            leaves under way finish.",
     kind: Kind::Gauge,
+    labels: &[],
+};
+/// `shoal_replication_under_replicated_slots`.
+pub const UNDER_REPLICATED: Spec = Spec {
+    name: "shoal_replication_under_replicated_slots",
+    help: "Slots this node is an owner or replica of in the serving ring but does not hold a complete copy \
+           of yet (0 everywhere = every slot has all its copies).",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+/// `shoal_rebalance_slots_to_pull`.
+pub const SLOTS_TO_PULL: Spec = Spec {
+    name: "shoal_rebalance_slots_to_pull",
+    help: "Slots this node must copy (serving or target ring) and does not hold yet.",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+/// `shoal_replication_slots_held`.
+pub const SLOTS_HELD: Spec = Spec {
+    name: "shoal_replication_slots_held",
+    help: "Slots this node holds a complete copy of (owned or replicated).",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+/// `shoal_replication_keys_held`.
+pub const KEYS_HELD: Spec = Spec {
+    name: "shoal_replication_keys_held",
+    help: "Keys this node stores, replica copies included (shoal_keys counts owned keys only).",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+/// `shoal_rebalance_pulled_keys_total`.
+pub const PULLED_KEYS: Spec = Spec {
+    name: "shoal_rebalance_pulled_keys_total",
+    help: "Keys pulled from other nodes while copying slots.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+/// `shoal_rebalance_pulled_bytes_total`.
+pub const PULLED_BYTES: Spec = Spec {
+    name: "shoal_rebalance_pulled_bytes_total",
+    help: "Bytes pulled from other nodes while copying slots.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+/// `shoal_rebalance_served_keys_total`.
+pub const SERVED_KEYS: Spec = Spec {
+    name: "shoal_rebalance_served_keys_total",
+    help: "Keys sent to nodes pulling slots from this node.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+/// `shoal_rebalance_handed_off_slots_total`.
+pub const HANDED_OFF: Spec = Spec {
+    name: "shoal_rebalance_handed_off_slots_total",
+    help: "Slots this node stopped serving for their new owner.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+/// `shoal_replication_batches_total{result}`.
+pub const REPLICATED: Spec = Spec {
+    name: "shoal_replication_batches_total",
+    help: "Batches of written keys sent to a slot's other copies, by result (ok; failed = a copy gossip \
+           still lists did not acknowledge, the client got -TRYAGAIN).",
+    kind: Kind::Counter,
+    labels: &["result"],
+};
+/// `shoal_replication_applied_total`.
+pub const APPLIED: Spec = Spec {
+    name: "shoal_replication_applied_total",
+    help: "Key states received from owners (writes, pulls) that changed this node's copy.",
+    kind: Kind::Counter,
     labels: &[],
 };
 /// `shoal_forwarded_requests_total{peer,result}`.
@@ -241,6 +313,16 @@ pub const SPECS: &[&Spec] = &[
     &REPLICAS_CONFIGURED,
     &RING_REPLICAS,
     &RING_MOVING_SLOTS,
+    &UNDER_REPLICATED,
+    &SLOTS_TO_PULL,
+    &SLOTS_HELD,
+    &KEYS_HELD,
+    &PULLED_KEYS,
+    &PULLED_BYTES,
+    &SERVED_KEYS,
+    &HANDED_OFF,
+    &REPLICATED,
+    &APPLIED,
     &FORWARDS,
     &FORWARD_DURATION,
     &PEER_STATE,
@@ -356,6 +438,25 @@ impl ClusterCollector {
         ]
     }
 
+    fn replication(&self) -> Vec<MetricFamily> {
+        let r = self.sources.server.rebalance_info();
+        let mut batches = Family::new(&REPLICATED);
+        batches.add(&["ok"], r.replicated.saturating_sub(r.replication_failures) as f64);
+        batches.add(&["failed"], r.replication_failures as f64);
+        vec![
+            single(&UNDER_REPLICATED, r.under_replicated as f64),
+            single(&SLOTS_TO_PULL, r.slots_to_pull as f64),
+            single(&SLOTS_HELD, r.slots_held as f64),
+            single(&KEYS_HELD, r.keys_held as f64),
+            single(&PULLED_KEYS, r.keys_pulled as f64),
+            single(&PULLED_BYTES, r.bytes_pulled as f64),
+            single(&SERVED_KEYS, r.keys_served as f64),
+            single(&HANDED_OFF, r.slots_handed_off as f64),
+            batches.finish(),
+            single(&APPLIED, r.applied as f64),
+        ]
+    }
+
     /// Owned and moving slots for `topology`, computed once per topology.
     fn ring_facts(&self, topology: &Arc<Topology>) -> (usize, usize) {
         let mut cached = self.ring.lock();
@@ -432,6 +533,7 @@ impl Collector for ClusterCollector {
         let mut families = self.node();
         families.extend(self.gossip());
         families.extend(self.ring(&topology));
+        families.extend(self.replication());
         families.extend(self.peers(&topology));
         families
     }
