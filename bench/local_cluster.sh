@@ -2,12 +2,14 @@
 # Starts or stops a three-node Shoal cluster on loopback, for benchmarks.
 #
 # usage: bench/local_cluster.sh start [--ports P1,P2,P3] [--profile lan|fast|wan]
+#                                     [--replicas N]
 #        bench/local_cluster.sh stop
 #        bench/local_cluster.sh status
 #
 # start: runs three `shoal` processes (ids n1 n2 n3) with the given client
 #        ports (default 7001,7002,7003); each node's peer and gossip port is
 #        its client port + 10000; n2 and n3 join through n1. Metrics are off.
+#        --replicas sets cluster.replicas (default: the node default, 1).
 #        Returns once every node reports 3 known nodes, all serving slots.
 # stop:  stops the processes it started (SIGTERM, then SIGKILL after 10 s),
 #        by the PIDs it recorded, and removes its state directory.
@@ -53,9 +55,11 @@ port_in_use() {
 
 start() {
     local ports=7001,7002,7003 profile=lan
+    local -a extra=()
     while [ $# -gt 0 ]; do
         case $1 in
             --ports) ports=${2:?}; shift 2 ;;
+            --replicas) extra=(--replicas "${2:?}"); shift 2 ;;
             --profile) profile=${2:?}; shift 2 ;;
             *) echo "unknown argument: $1" >&2; usage ;;
         esac
@@ -84,7 +88,7 @@ start() {
         [ "$i" -gt 0 ] && seeds=(--seeds "127.0.0.1:$((port[0] + 10000))")
         nohup "$SHOAL_BIN" --node-id "n$((i + 1))" --bind 127.0.0.1 --port "${port[$i]}" \
             --peer-port "$((port[i] + 10000))" --metrics-port 0 --gossip-profile "$profile" \
-            "${seeds[@]}" >"$STATE_DIR/n$((i + 1)).log" 2>&1 </dev/null &
+            "${seeds[@]}" "${extra[@]}" >"$STATE_DIR/n$((i + 1)).log" 2>&1 </dev/null &
         pid[i]=$!
         echo "${pid[$i]}" >"$STATE_DIR/n$((i + 1)).pid"
     done

@@ -6,10 +6,13 @@
 # values through `redis-cli --pipe`, and measures GET throughput on n1
 # (`redis-benchmark -t get` over the loaded keys, REQUESTS requests) with
 # the cluster quiet. Then starts n4 (seeded with n1) and at the same moment
-# the same GET run, and polls every 50 ms until n1's `SHOAL MEMBERS` shows
-# n4 `active`. Prints the keys and bytes the nodes pulled (`SHOAL REBALANCE`
-# `keys_pulled`/`bytes_pulled`, summed over the nodes, minus what they had
-# pulled before the join), the time from starting n4 to n4 being active,
+# the same GET run, and polls every 50 ms until every node's `SHOAL MEMBERS`
+# shows n4 `active`. Prints the keys and bytes the nodes pulled (`SHOAL
+# REBALANCE` `keys_pulled`/`bytes_pulled`, summed over the nodes, minus what
+# they had pulled before the join), the time from starting n4 to n4 being
+# active on every node, the window in which the nodes' views disagreed (from
+# the first node seeing n4 active to the last) with the wrong-owner answers,
+# retried attempts and -TRYAGAIN replies counted meanwhile,
 # the keys/s of the move, both GET throughputs and their ratio, and how
 # much of the second GET run overlapped the move.
 #
@@ -227,6 +230,9 @@ before=$(get_rps)
 echo "GET before the join: $before requests/s"
 keys_before=$(pulled_sum keys_pulled 3)
 bytes_before=$(pulled_sum bytes_pulled 3)
+wrong_before=$(pulled_sum wrong_owner_answers 3)
+retries_before=$(pulled_sum request_retries 3)
+tryagain_before=$(pulled_sum tryagain_replies 3)
 
 # The join, with the second GET run alongside.
 join_ms=$(now_ms)
@@ -235,12 +241,20 @@ redis-benchmark -p "${CLIENT_PORT[1]}" -t get -n "$REQUESTS" -c "$CLIENTS" -r "$
     >"$WORKDIR/during.csv" 2>/dev/null &
 BENCH_PID=$!
 seen_ms=""
+first_active_ms=""
 while :; do
     check_alive 4
     state=$(member_state "${CLIENT_PORT[1]}" n4)
     now=$(now_ms)
     [ -n "$state" ] && [ -z "$seen_ms" ] && seen_ms=$((now - join_ms))
-    [ "$state" = active ] && break
+    # Every node's view: the window in which they disagree about n4.
+    active_views=0
+    for i in 1 2 3 4; do
+        [ "$(member_state "${CLIENT_PORT[$i]}" n4)" = active ] && active_views=$((active_views + 1))
+    done
+    now=$(now_ms)
+    [ "$active_views" -gt 0 ] && [ -z "$first_active_ms" ] && first_active_ms=$((now - join_ms))
+    [ "$active_views" -eq 4 ] && break
     if [ $((now - join_ms)) -gt $((JOIN_TIMEOUT_S * 1000)) ]; then
         echo "n4 not active after ${JOIN_TIMEOUT_S}s (n1 sees it as '${state:-absent}')" >&2
         exit 1
@@ -257,10 +271,18 @@ during=$(tail -1 "$WORKDIR/during.csv" | tr -d '"' | awk -F, '{ print $2 }')
 
 keys_after=$(pulled_sum keys_pulled 4)
 bytes_after=$(pulled_sum bytes_pulled 4)
+wrong_after=$(pulled_sum wrong_owner_answers 4)
+retries_after=$(pulled_sum request_retries 4)
+tryagain_after=$(pulled_sum tryagain_replies 4)
 after=$(redis-cli -p "${CLIENT_PORT[1]}" dbsize)
 [ "$after" -eq "$KEYS" ] || echo "warning: DBSIZE $after after the join, expected $KEYS" >&2
 
-echo "n4 listed by n1 after ${seen_ms:-?} ms, active after $active_ms ms"
+echo "n4 listed by n1 after ${seen_ms:-?} ms; first seen active after ${first_active_ms:-?} ms, by all four nodes after $active_ms ms"
+if [ "$wrong_after" != n/a ] && [ "$wrong_before" != n/a ]; then
+    echo "window: views disagreed for $((active_ms - first_active_ms)) ms (50 ms polling);" \
+        "$((wrong_after - wrong_before)) wrong-owner answers, $((retries_after - retries_before)) retried attempts," \
+        "$((tryagain_after - tryagain_before)) -TRYAGAIN replies to clients"
+fi
 if [ "$keys_after" = n/a ] || [ "$keys_before" = n/a ]; then
     echo "move: keys pulled unknown (a node does not answer SHOAL REBALANCE)"
 else

@@ -34,14 +34,17 @@ pub async fn start_node(config: Config, config_file: &str) -> Result<NodeHandle,
     Ok(node)
 }
 
-/// Runs one node until SIGINT, SIGTERM or `SHUTDOWN`, then stops it gracefully.
+/// Runs one node until SIGINT, SIGTERM, `SHUTDOWN` or `SHOAL LEAVE`, then
+/// stops it gracefully.
 pub async fn run_node(config: Config, config_file: &str) -> Result<(), NodeError> {
     let mut signals = StopSignals::install();
     let node = start_node(config, config_file).await?;
     let token = node.shutdown_token();
+    let leave = node.leave_token();
     tokio::select! {
         signal = signals.recv() => tracing::info!("{signal} received, shutting down"),
         _ = token.cancelled() => tracing::info!("SHUTDOWN received, shutting down"),
+        _ = leave.cancelled() => tracing::info!("SHOAL LEAVE received, leaving the cluster"),
     }
     node.shutdown().await;
     tracing::info!("stopped");
@@ -268,8 +271,10 @@ pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterE
 /// Runs `node` until `stop` or its own `SHUTDOWN`, then stops it gracefully.
 async fn supervise(node: NodeHandle, stop: CancellationToken) {
     let token = node.shutdown_token();
+    let leave = node.leave_token();
     tokio::select! {
         _ = token.cancelled() => tracing::info!("SHUTDOWN received, leaving the cluster"),
+        _ = leave.cancelled() => tracing::info!("SHOAL LEAVE received, leaving the cluster"),
         _ = stop.cancelled() => {}
     }
     node.shutdown().await;

@@ -371,6 +371,12 @@ impl NodeHandle {
         self.server.shutdown.clone()
     }
 
+    /// Cancelled by `SHOAL LEAVE`: the owner of the node should call
+    /// [`NodeHandle::shutdown`], which hands the node's slots over first.
+    pub fn leave_token(&self) -> CancellationToken {
+        self.server.leave.clone()
+    }
+
     /// Counters of the client requests this node forwarded to peers.
     pub fn forwards(&self) -> &Arc<crate::router::ForwardStats> {
         &self.forwards

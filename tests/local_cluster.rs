@@ -1,7 +1,8 @@
 //! Clusters of the real `shoal` binary on loopback: `shoal local-cluster`
 //! (three nodes in one process) and three `shoal` processes started with
 //! flags only. Both form a cluster, serve a key written through one node
-//! from another, and exit 0 on SIGTERM.
+//! from another, and exit 0 on SIGTERM (or, for one of the three processes,
+//! after `SHOAL LEAVE`, its keys still served by the others).
 
 mod common;
 
@@ -247,6 +248,24 @@ fn three_processes_form_a_cluster_from_flags() {
     });
     wait_formed(ports, &mut processes);
     assert_serves_keys_across_nodes(ports);
+
+    // SHOAL LEAVE: n3 hands its slots over and exits 0; nothing is lost.
+    let mut last = RespConn::connect(ports.client_addr(NODES - 1)).expect("connect to n3");
+    assert_eq!(last.call(["SHOAL", "LEAVE"]).expect("SHOAL LEAVE"), Frame::ok());
+    let mut leaver = processes.pop().expect("three processes");
+    let status = wait_for(CONVERGE, || leaver.exited());
+    let status = status.unwrap_or_else(|| panic!("n3 still running {CONVERGE:?} after SHOAL LEAVE"));
+    assert!(status.success(), "n3 exited with {status} after SHOAL LEAVE:\n{}", leaver.stderr());
+    let mut first = RespConn::connect(ports.client_addr(0)).expect("connect to n1");
+    for i in 0..30 {
+        let key = format!("key:{i}");
+        // Until n1 and n2 see n3 gone, requests for its slots may be retried.
+        let value = wait_for(CONVERGE, || match first.call(["GET", &key]).expect("GET") {
+            Frame::Error(e) if e.starts_with("TRYAGAIN") => None,
+            other => Some(other),
+        });
+        assert_eq!(value, Some(bulk(&format!("value {i}"))), "GET {key} after n3 left");
+    }
 
     for process in &processes {
         process.sigterm();

@@ -268,6 +268,7 @@ pub const COMMANDS: &[CommandHelp] = &[
         "shoal",
     ),
     c("SHOAL RING", "", "Describes the serving ring: view id, vnodes, replicas, slots per node", "shoal"),
+    c("SHOAL LEAVE", "", "Leaves the cluster gracefully: hands the node's slots over, then exits", "shoal"),
     c(
         "SHOAL REBALANCE",
         "",

@@ -107,6 +107,15 @@ pub struct ServerStats {
     pub net_output_bytes: AtomicU64,
     /// Serving ring views published (metrics; not reset by `CONFIG RESETSTAT`).
     pub ring_view_changes: AtomicU64,
+    /// Forwarded requests this node answered `wrong owner` (its view
+    /// differs from the sender's, or the slot was handed off).
+    pub wrong_owner_answers: AtomicU64,
+    /// Attempts an entry node repeated while the cluster converged
+    /// (`wrong owner`, or an owner not reachable yet).
+    pub cluster_retries: AtomicU64,
+    /// `-TRYAGAIN` replies sent to clients (retries exhausted, or a live
+    /// replica did not acknowledge a write).
+    pub tryagain_replies: AtomicU64,
     /// The last sample behind `instantaneous_ops_per_sec`.
     pub ops_sample: Mutex<Option<OpsSample>>,
 }
@@ -192,6 +201,9 @@ pub struct ServerState {
     pub clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
     /// Cancelled to shut the node down (`SHUTDOWN`, signals).
     pub shutdown: CancellationToken,
+    /// Cancelled by `SHOAL LEAVE`: the node hands its slots over while it
+    /// keeps serving, then shuts down.
+    pub leave: CancellationToken,
     /// When the node started.
     pub started: Instant,
     /// Random 40-hex run id (`INFO server`).
@@ -215,6 +227,7 @@ impl ServerState {
             commands: super::CommandStats::new(),
             clients: Mutex::new(BTreeMap::new()),
             shutdown,
+            leave: CancellationToken::new(),
             started: Instant::now(),
             run_id,
             topology: ArcSwap::from_pointee(placeholder_topology(&settings_copy)),

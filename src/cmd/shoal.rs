@@ -53,6 +53,14 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         handler: rebalance,
         ..CommandSpec::BASE
     },
+    CommandSpec {
+        name: "shoal|leave",
+        arity: 2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl: &["@admin", "@slow", "@dangerous"],
+        handler: leave,
+        ..CommandSpec::BASE
+    },
     CommandSpec { name: "shoal|help", arity: 2, flags: FLAGS, acl: SLOW, handler: help, ..CommandSpec::BASE },
 ];
 
@@ -137,6 +145,12 @@ pub struct RebalanceInfo {
     pub replication_failures: u64,
     /// Key states from owners applied here.
     pub applied: u64,
+    /// Forwarded requests answered `wrong owner` here.
+    pub wrong_owner_answers: u64,
+    /// Attempts repeated here while the cluster converged.
+    pub request_retries: u64,
+    /// `-TRYAGAIN` replies sent to clients from here.
+    pub tryagain_replies: u64,
 }
 
 /// Where the node reads [`RebalanceInfo`] from.
@@ -173,11 +187,22 @@ pub fn rebalance_reply(topology: &Topology, info: &RebalanceInfo) -> Frame {
         pair("writes_replicated", int(info.replicated)),
         pair("replication_failures", int(info.replication_failures)),
         pair("states_applied", int(info.applied)),
+        pair("wrong_owner_answers", int(info.wrong_owner_answers)),
+        pair("request_retries", int(info.request_retries)),
+        pair("tryagain_replies", int(info.tryagain_replies)),
     ])
 }
 
 fn rebalance(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
     Ok(rebalance_reply(&ctx.server.topology(), &ctx.server.rebalance_info()))
+}
+
+/// Starts a graceful leave: the node turns `leaving`, keeps serving until
+/// the nodes taking over its slots hold them (at most
+/// `shutdown.drain_timeout`), hands them off, leaves and exits.
+fn leave(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
+    ctx.server.leave.cancel();
+    Ok(Frame::ok())
 }
 
 fn members(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
@@ -197,6 +222,8 @@ fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
             "    liveness (alive|suspect), addresses, metrics port, bump, start time, local flag.",
             "RING",
             "    Return the serving ring: view id, vnodes, replicas, members and slots per node.",
+            "LEAVE",
+            "    Leave the cluster gracefully: hand this node's slots over while serving, then exit.",
             "REBALANCE",
             "    Return this node's state, moving slots, slots left to pull, under-replicated",
             "    slots, keys and bytes pulled, the pull rate and replication counters.",

@@ -113,8 +113,17 @@ impl NodeIdentity {
 impl foca::Identity for NodeIdentity {
     type Addr = SocketAddr;
 
+    /// foca renews an identity the cluster declared down (auto-rejoin).
+    /// While it was down, others took over its slots and may have accepted
+    /// writes it never saw, so it comes back `joining` and copies its slots
+    /// afresh instead of serving what it held (a leaving node stays
+    /// leaving).
     fn renew(&self) -> Option<Self> {
-        Some(NodeIdentity { bump: self.bump.wrapping_add(1), ..self.clone() })
+        let state = match self.state {
+            MemberState::Leaving => MemberState::Leaving,
+            _ => MemberState::Joining,
+        };
+        Some(NodeIdentity { bump: self.bump.wrapping_add(1), state, ..self.clone() })
     }
 
     fn addr(&self) -> SocketAddr {
@@ -176,9 +185,10 @@ mod tests {
 
     #[test]
     fn renew_wins_the_address_conflict() {
-        let old = node(5);
+        let old = NodeIdentity { state: MemberState::Active, ..node(5) };
         let new = old.renew().unwrap();
         assert_eq!(new.bump, 6);
+        assert_eq!(new.state, MemberState::Joining, "a node declared down comes back joining");
         assert_eq!(new.addr(), old.addr());
         assert!(new.win_addr_conflict(&old));
         assert!(!old.win_addr_conflict(&new));

@@ -129,6 +129,13 @@ impl Replication {
             replicated: s.replicated,
             replication_failures: s.failed,
             applied: s.applied,
+            wrong_owner_answers: self
+                .server
+                .stats
+                .wrong_owner_answers
+                .load(std::sync::atomic::Ordering::Relaxed),
+            request_retries: self.server.stats.cluster_retries.load(std::sync::atomic::Ordering::Relaxed),
+            tryagain_replies: self.server.stats.tryagain_replies.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -387,6 +394,7 @@ impl Pending {
                     continue;
                 }
                 replication.stats.add_failed(1);
+                replication.server.stats.tryagain_replies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(CmdError::Other(format!(
                     "TRYAGAIN replica {target} did not acknowledge the write ({why}); it may or may not have been applied"
                 )));

@@ -41,7 +41,15 @@ pub async fn run(
     let mut members = membership.members();
     let mut released: HashMap<Slot, Instant> = HashMap::new();
     let mut met = false;
+    let mut rejoins = membership.stats().rejoins;
     loop {
+        let now_rejoins = membership.stats().rejoins;
+        if now_rejoins != rejoins {
+            // Declared down and back (as `joining`): what this node held may
+            // have missed writes accepted elsewhere meanwhile.
+            rejoins = now_rejoins;
+            replication.forget_everything();
+        }
         let topology = replication.server.topology.load_full();
         replication.settle(&topology, &mut released);
         let to_pull = replication.slots_to_pull(&topology);
@@ -94,6 +102,15 @@ pub async fn drain(replication: &Replication, deadline: Instant) -> bool {
 }
 
 impl Replication {
+    /// Drops every copy and holding: the node copies its slots afresh.
+    fn forget_everything(&self) {
+        for slot in 0..SLOTS as Slot {
+            self.holdings.release(slot);
+            self.store.clear_slot(slot);
+        }
+        tracing::warn!("the cluster declared this node down: dropped its data, copying its slots afresh");
+    }
+
     /// Holds the slots this node serves with nothing to pull, releases
     /// those it is no longer a copy of, and drops released copies after a
     /// grace period.

@@ -1,6 +1,7 @@
 //! Sending a request to the node that owns its keys, with the bounded
 //! retry that covers the moments when nodes disagree about the ring.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,6 +69,7 @@ pub(super) async fn send_with_retry(
     let mut last_problem = String::new();
     for attempt in 0..=RETRY_PAUSES_MS.len() {
         if attempt > 0 {
+            router.server.stats.cluster_retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(RETRY_PAUSES_MS[attempt - 1])).await;
         }
         let (owner, addr) = {
@@ -95,12 +97,14 @@ pub(super) async fn send_with_retry(
             }
             Err(err) => {
                 // The request may have run: retrying could run it twice.
+                router.server.stats.tryagain_replies.fetch_add(1, Ordering::Relaxed);
                 return Err(CmdError::Other(format!(
                     "TRYAGAIN node {owner} did not answer ({err}); the command may or may not have run"
                 )));
             }
         }
     }
+    router.server.stats.tryagain_replies.fetch_add(1, Ordering::Relaxed);
     Err(CmdError::Other(format!("TRYAGAIN the cluster is changing: {last_problem}")))
 }
 

@@ -104,7 +104,10 @@ impl Router {
         };
         match start_write(&self.replication, &keys, run) {
             Ok((reply, pending)) => finish_write(reply, pending).await,
-            Err(HandedOff) => Frame::Error("TRYAGAIN the slot is moving to another node".into()),
+            Err(HandedOff) => {
+                self.server.stats.tryagain_replies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Frame::Error("TRYAGAIN the slot is moving to another node".into())
+            }
         }
     }
 }

@@ -68,6 +68,10 @@ impl NodeService {
         ClientState { protocol, ..ClientState::new(self.internal.clone(), true) }
     }
 
+    fn count_wrong_owner(&self) {
+        self.server.stats.wrong_owner_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// `wrong owner` unless this node owns every one of `keys` in its view.
     fn check_owned<'k>(
         &self,
@@ -80,6 +84,7 @@ impl NodeService {
             KeysOwner::One(owner) if owner == topology.local_id => Ok(()),
             _ => {
                 tracing::debug!(from = from_node, "forwarded request for keys this node does not own");
+                self.count_wrong_owner();
                 Err(PeerReply::WrongOwner { view_id: topology.view_id() })
             }
         }
@@ -101,6 +106,7 @@ impl NodeService {
             let topology = self.server.topology.load();
             if !matches!(plan(spec, &args, &topology, true, false), Plan::Local) {
                 tracing::debug!(from = from_node, "forwarded request for keys this node does not own");
+                self.count_wrong_owner();
                 return Handled::Now(PeerReply::WrongOwner { view_id: topology.view_id() });
             }
             replicated = replicates(spec, &client, &topology);
@@ -124,7 +130,10 @@ impl NodeService {
         started: Result<(Frame, crate::replication::Pending), crate::replication::HandedOff>,
     ) -> Handled<'a> {
         match started {
-            Err(_) => Handled::Now(PeerReply::WrongOwner { view_id: self.server.topology.load().view_id() }),
+            Err(_) => {
+                self.count_wrong_owner();
+                Handled::Now(PeerReply::WrongOwner { view_id: self.server.topology.load().view_id() })
+            }
             Ok((reply, pending)) if pending.is_empty() => Handled::Now(PeerReply::Frame(reply)),
             Ok((reply, pending)) => {
                 Handled::Later(Box::pin(async move { PeerReply::Frame(finish_write(reply, pending).await) }))
