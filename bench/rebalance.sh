@@ -14,7 +14,10 @@
 # the first node seeing n4 active to the last) with the wrong-owner answers,
 # retried attempts and -TRYAGAIN replies counted meanwhile,
 # the keys/s of the move, both GET throughputs and their ratio, and how
-# much of the second GET run overlapped the move.
+# much of the second GET run overlapped the move. Then n4 leaves again
+# (`SHOAL LEAVE`) under a third GET run: prints when its process exited,
+# when every remaining node stopped listing it, the keys pulled back, the
+# wrong-owner answers, retries and -TRYAGAIN replies meanwhile, and DBSIZE.
 #
 # Builds nothing: run `cargo build --release` first. Uses
 # target/release/shoal (or $SHOAL_BIN); needs redis-cli, redis-benchmark
@@ -300,3 +303,45 @@ else
 fi
 echo "GET during the join: $during requests/s (the move covered $overlap)"
 awk -v a="$before" -v b="$during" 'BEGIN { printf "GET ratio during/before: %.3f\n", b / a }'
+
+# The leave: n4 hands its slots back (SHOAL LEAVE) while GETs run on n1.
+keys_before=$(pulled_sum keys_pulled 3)
+wrong_before=$(pulled_sum wrong_owner_answers 3)
+retries_before=$(pulled_sum request_retries 3)
+tryagain_before=$(pulled_sum tryagain_replies 3)
+redis-benchmark -p "${CLIENT_PORT[1]}" -t get -n "$REQUESTS" -c "$CLIENTS" -r "$KEYS" --csv \
+    >"$WORKDIR/leave.csv" 2>"$WORKDIR/leave.err" &
+BENCH_PID=$!
+leave_ms=$(now_ms)
+redis-cli -p "${CLIENT_PORT[4]}" shoal leave >/dev/null
+while kill -0 "${PID[4]}" 2>/dev/null; do
+    if [ $(($(now_ms) - leave_ms)) -gt $((JOIN_TIMEOUT_S * 1000)) ]; then
+        echo "n4 still running ${JOIN_TIMEOUT_S}s after SHOAL LEAVE" >&2
+        exit 1
+    fi
+    sleep "$POLL"
+done
+exited_ms=$(($(now_ms) - leave_ms))
+wait "${PID[4]}" && status=0 || status=$?
+PID[4]=""
+# Gone from every remaining view.
+while :; do
+    gone=0
+    for i in 1 2 3; do
+        [ -z "$(member_state "${CLIENT_PORT[$i]}" n4)" ] && gone=$((gone + 1))
+    done
+    [ "$gone" -eq 3 ] && break
+    sleep "$POLL"
+done
+gone_ms=$(($(now_ms) - leave_ms))
+wait "$BENCH_PID"
+BENCH_PID=""
+during_leave=$(tail -1 "$WORKDIR/leave.csv" | tr -d '"' | awk -F, '{ print $2 }')
+keys_after=$(pulled_sum keys_pulled 3)
+echo "leave: n4 exited with status $status after $exited_ms ms; gone from every view after $gone_ms ms;" \
+    "$((keys_after - keys_before)) keys pulled by n1..n3;" \
+    "$(($(pulled_sum wrong_owner_answers 3) - wrong_before)) wrong-owner answers by n1..n3," \
+    "$(($(pulled_sum request_retries 3) - retries_before)) retried attempts," \
+    "$(($(pulled_sum tryagain_replies 3) - tryagain_before)) -TRYAGAIN replies"
+after=$(redis-cli -p "${CLIENT_PORT[1]}" dbsize)
+echo "DBSIZE after the leave: $after (expected $KEYS); GET during the leave: $during_leave requests/s"

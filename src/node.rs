@@ -38,6 +38,8 @@ const EXPIRE_BUDGET: usize = 2000;
 const EXPIRE_TIME_LIMIT: Duration = Duration::from_millis(25);
 /// How long a graceful leave waits for gossip to carry the news.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a node that left keeps answering peers that have not noticed.
+const PEER_LINGER: Duration = Duration::from_millis(500);
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -408,10 +410,17 @@ impl NodeHandle {
             }
         }
         self.server.shutdown.cancel();
+        let had_peers = self.server.topology().has_peers();
         match tokio::time::timeout(LEAVE_TIMEOUT, self.membership.leave()).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!("leaving the gossip ring failed: {err}"),
             Err(_) => tracing::warn!("leaving the gossip ring timed out"),
+        }
+        if had_peers {
+            // Peers that have not seen the leave yet still send requests
+            // here: answer them (`wrong owner`, so they retry elsewhere)
+            // rather than closing their connections under them.
+            tokio::time::sleep(PEER_LINGER).await;
         }
         self.stop().await;
     }

@@ -48,7 +48,7 @@ pub async fn run(
             // Declared down and back (as `joining`): what this node held may
             // have missed writes accepted elsewhere meanwhile.
             rejoins = now_rejoins;
-            replication.forget_everything();
+            replication.release_everything();
         }
         let topology = replication.server.topology.load_full();
         replication.settle(&topology, &mut released);
@@ -102,13 +102,16 @@ pub async fn drain(replication: &Replication, deadline: Instant) -> bool {
 }
 
 impl Replication {
-    /// Drops every copy and holding: the node copies its slots afresh.
-    fn forget_everything(&self) {
+    /// Releases every holding: the node copies its slots afresh before it
+    /// serves them again. Its data stays, merged by version with what it
+    /// pulls: if every node was declared down by the others (a partition
+    /// that healed), nobody would be left to pull from, and dropping the
+    /// data would lose it all.
+    fn release_everything(&self) {
         for slot in 0..SLOTS as Slot {
             self.holdings.release(slot);
-            self.store.clear_slot(slot);
         }
-        tracing::warn!("the cluster declared this node down: dropped its data, copying its slots afresh");
+        tracing::warn!("the cluster declared this node down: copying its slots afresh before serving them");
     }
 
     /// Holds the slots this node serves with nothing to pull, releases

@@ -1,6 +1,6 @@
 //! Keyspace-wide commands over the whole cluster (`cluster.keyspace =
 //! "cluster"`): DBSIZE sums, KEYS concatenates, FLUSHALL/FLUSHDB reach every
-//! node, RANDOMKEY asks nodes until one has a key, and SCAN walks the
+//! member (joining ones included: they drop what they copied), RANDOMKEY asks nodes until one has a key, and SCAN walks the
 //! serving nodes one after another, its cursor naming the node.
 
 use bytes::Bytes;
@@ -60,7 +60,13 @@ async fn on_every_node(
     client: &mut ClientState,
     args: &[Bytes],
 ) -> Result<Vec<Frame>, CmdError> {
-    let ids = serving_ids(router);
+    let name = args[0].to_ascii_lowercase();
+    let ids = if name.starts_with(b"flush") {
+        // Joining nodes too: what they already copied must go as well.
+        router.server.topology().members.iter().map(|m| m.id.clone()).collect()
+    } else {
+        serving_ids(router)
+    };
     let mut clients: Vec<ClientState> = ids.iter().map(|_| client.detached()).collect();
     let futures = clients.iter_mut().zip(&ids).map(|(c, id)| run_on(router, c, id, args));
     futures::future::join_all(futures).await.into_iter().collect()

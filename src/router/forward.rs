@@ -49,7 +49,10 @@ pub(super) async fn forward_with_retry(
             _ => Err(cross_slot()),
         }
     };
-    match send_with_retry(router, &mut request, target).await? {
+    // A read that may have reached a peer which then went away can simply
+    // be sent again; a write could run twice.
+    let rerun = !spec.is_write();
+    match send_with_retry(router, &mut request, rerun, target).await? {
         Some(frame) => Ok(frame),
         None => {
             let RequestBody::Command { args } = &request.body else { unreachable!("built as a command") };
@@ -59,11 +62,14 @@ pub(super) async fn forward_with_retry(
 }
 
 /// Sends `request` to the node `target` names in the current topology,
-/// retrying on `wrong owner` and unreachable peers. `Ok(None)` when the
-/// target turned out to be this node: nothing was run, the caller runs it.
+/// retrying on `wrong owner` and unreachable peers, and when `rerun` (the
+/// request changes nothing) also on peers that failed after it was sent.
+/// `Ok(None)` when the target turned out to be this node: nothing was run,
+/// the caller runs it.
 pub(super) async fn send_with_retry(
     router: &Router,
     request: &mut PeerRequest,
+    rerun: bool,
     mut target: impl FnMut(&Topology, &PeerRequest) -> Result<Target, CmdError>,
 ) -> Result<Option<Frame>, CmdError> {
     let mut last_problem = String::new();
@@ -94,6 +100,9 @@ pub(super) async fn send_with_retry(
             Ok(PeerReply::Error(text)) => return Err(CmdError::err(format!("peer {owner}: {text}"))),
             Err(err) if err.not_sent() => {
                 last_problem = format!("node {owner} is unreachable: {err}");
+            }
+            Err(err) if rerun => {
+                last_problem = format!("node {owner} did not answer: {err}");
             }
             Err(err) => {
                 // The request may have run: retrying could run it twice.

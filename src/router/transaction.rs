@@ -79,7 +79,7 @@ impl Router {
                 KeysOwner::Unowned => Err(cluster_down()),
             }
         };
-        match send_with_retry(self, &mut request, target).await {
+        match send_with_retry(self, &mut request, false, target).await {
             Ok(Some(frame)) => frame,
             Ok(None) => {
                 // The keys moved here meanwhile: run it here, as EXEC would.
@@ -118,7 +118,7 @@ impl Router {
             KeysOwner::Unowned => Err(cluster_down()),
             _ => Ok(Target::Here),
         };
-        let reply = send_with_retry(self, &mut request, target).await?;
+        let reply = send_with_retry(self, &mut request, true, target).await?;
         let Some(reply) = reply else {
             let view_id = self.server.topology.load().view_id();
             return Ok((self.store.lock(key).stamp(key), view_id));
