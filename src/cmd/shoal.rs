@@ -308,6 +308,30 @@ mod tests {
     }
 
     #[test]
+    fn rebalance_reports_state_and_moving_slots() {
+        let members = [("n1", Active, false), ("n2", Active, false), ("n3", Joining, false)];
+        let mut c = TestClient::with_topology(topology("n1", &members, 16, 1));
+        let reply = c.run(&["shoal", "rebalance"]);
+        assert_eq!(map_get(&reply, "state"), &bulk("active"));
+        let Frame::Integer(moving) = map_get(&reply, "moving_slots") else { panic!("{reply:?}") };
+        assert!(*moving > 0, "a joining member moves slots");
+        // Without a replication layer behind it, the counters read zero.
+        assert_eq!(map_get(&reply, "slots_to_pull"), &int(0));
+        assert_eq!(map_get(&reply, "tryagain_replies"), &int(0));
+        let mut settled = TestClient::with_topology(topology("n1", &members[..2], 16, 1));
+        assert_eq!(map_get(&settled.run(&["shoal", "rebalance"]), "moving_slots"), &int(0));
+    }
+
+    #[test]
+    fn leave_asks_the_node_to_hand_over_and_go() {
+        let mut c = TestClient::new();
+        assert!(!c.server.leave.is_cancelled());
+        assert_eq!(c.run(&["shoal", "leave"]), Frame::ok());
+        assert!(c.server.leave.is_cancelled());
+        assert!(!c.server.shutdown.is_cancelled(), "the node keeps serving while it hands over");
+    }
+
+    #[test]
     fn help_and_errors() {
         let mut c = TestClient::new();
         let Frame::Array(lines) = c.run(&["shoal", "help"]) else { panic!() };

@@ -438,3 +438,147 @@ fn entry_of(store: &Store, state: ItemState, version: u64) -> Entry {
     };
     Entry { value, expires_at: state.expires_at, version, access: store.fresh_access() }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    use super::*;
+    use crate::cmd::Settings;
+    use crate::peer::{PeerConfig, decode_items};
+
+    fn replication() -> Arc<Replication> {
+        let store = Arc::new(Store::new());
+        let server = Arc::new(ServerState::new(Settings::default(), CancellationToken::new()));
+        let config = Arc::new(PeerConfig::new("test"));
+        let pool = Arc::new(PeerPool::new(config, CancellationToken::new(), TaskTracker::new()));
+        let settings = ReplicationSettings {
+            mode: ReplicationMode::Sync,
+            timeout: Duration::from_secs(1),
+            max_bytes_per_sec: 0,
+        };
+        Replication::new(store, server, pool, settings)
+    }
+
+    fn string_item(key: &str, version: u64, value: &str) -> ReplicaItem {
+        ReplicaItem {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            version,
+            state: Some(ItemState {
+                expires_at: 0,
+                value: ItemValue::Str(Bytes::copy_from_slice(value.as_bytes())),
+            }),
+        }
+    }
+
+    fn value_of(r: &Replication, key: &str) -> Option<(Value, u64)> {
+        r.store.lock(key.as_bytes()).get(key.as_bytes()).map(|e| (e.value.clone(), e.version))
+    }
+
+    #[test]
+    fn copies_apply_only_newer_states() {
+        let r = replication();
+        r.holdings.hold(key_slot(b"k"));
+        assert_eq!(r.apply(vec![string_item("k", 10, "a")]), 1);
+        assert_eq!(r.apply(vec![string_item("k", 9, "old")]), 0, "an older state changes nothing");
+        assert_eq!(r.apply(vec![string_item("k", 10, "same")]), 0, "nor does the same version again");
+        assert_eq!(value_of(&r, "k"), Some((Value::Str(Bytes::from_static(b"a")), 10)));
+        let deleted = ReplicaItem { key: Bytes::from_static(b"k"), version: 9, state: None };
+        assert_eq!(r.apply(vec![deleted]), 0, "an older deletion leaves the key");
+        let deleted = ReplicaItem { key: Bytes::from_static(b"k"), version: 11, state: None };
+        assert_eq!(r.apply(vec![deleted]), 1);
+        assert_eq!(value_of(&r, "k"), None);
+        assert!(r.store.clock().next() > 11, "later local versions pass what was applied");
+    }
+
+    #[test]
+    fn a_hash_travels_whole() {
+        let r = replication();
+        let mut hash = Hash::new();
+        hash.insert(b"f1", b"v1");
+        hash.insert(b"f2", b"v2");
+        let expires_at = crate::store::now_ms() + 3_600_000;
+        let entry = Entry { value: Value::Hash(Box::new(hash)), expires_at, version: 5, access: 0 };
+        let state = state_of(&entry);
+        r.apply(vec![ReplicaItem { key: Bytes::from_static(b"h"), version: 5, state: Some(state) }]);
+        let got = r.store.lock(b"h").get(b"h").cloned().expect("applied");
+        assert_eq!((got.value, got.expires_at, got.version), (entry.value, expires_at, 5));
+    }
+
+    /// Pulls `slot` page by page with a small budget, running `between`
+    /// after each page; returns the keys received.
+    fn pull_all(
+        r: &Replication,
+        slot: Slot,
+        budget: usize,
+        mut between: impl FnMut(usize),
+    ) -> BTreeSet<Vec<u8>> {
+        let mut keys = BTreeSet::new();
+        let mut cursor = 0;
+        for page in 0.. {
+            let (items, next) = r.collect_page(slot, cursor, budget);
+            assert!(!items.is_empty() || next.is_none(), "a page that is not the last holds something");
+            keys.extend(items.into_iter().map(|i| i.key.to_vec()));
+            between(page);
+            match next {
+                Some(next) => cursor = next,
+                None => return keys,
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn pages_cover_a_slot_that_changes_between_them() {
+        let r = replication();
+        let key = |i: usize| format!("{{tag}}:{i:04}");
+        let slot = key_slot(key(0).as_bytes());
+        let version = r.store.clock().next();
+        for i in 0..2000 {
+            r.apply(vec![string_item(&key(i), version, &"x".repeat(50))]);
+        }
+        // Unchanged: every key exactly once, over many pages.
+        let mut pages = 0;
+        assert_eq!(pull_all(&r, slot, 4096, |p| pages = p + 1).len(), 2000);
+        assert!(pages > 10, "{pages} pages");
+
+        // Keys deleted and added while pulling (the table rehashes as it
+        // grows): every key present throughout still arrives.
+        let mut added = 2000;
+        let received = pull_all(&r, slot, 4096, |page| {
+            for i in (page * 7..page * 7 + 7).filter(|i| i % 3 == 0) {
+                r.store.lock(key(i).as_bytes()).delete(key(i).as_bytes());
+            }
+            for _ in 0..300 {
+                r.apply(vec![string_item(&key(added), version, "new")]);
+                added += 1;
+            }
+        });
+        let deleted_some_time: BTreeSet<usize> = (0..2000).filter(|i| i % 3 == 0).collect();
+        for i in (0..2000).filter(|i| !deleted_some_time.contains(i)) {
+            assert!(received.contains(key(i).as_bytes()), "{} was there throughout but not pulled", key(i));
+        }
+    }
+
+    #[test]
+    fn pulls_are_refused_for_slots_not_held_or_pullers_that_are_no_copy() {
+        let r = replication();
+        let PeerReply::Error(text) = r.page("other", 7, 0, 1024) else {
+            panic!("served a slot it does not hold")
+        };
+        assert!(text.contains("not held"), "{text}");
+        r.holdings.hold(7);
+        let PeerReply::Error(text) = r.page("other", 7, 0, 1024) else { panic!("served a stranger") };
+        assert!(text.contains("not a copy"), "{text}");
+        let local = r.server.topology().local_id.clone();
+        let PeerReply::Frame(Frame::Array(parts)) = r.page(&local, 7, 0, 1024) else {
+            panic!("refused a copy")
+        };
+        let [Frame::Null, Frame::Bulk(items)] = &parts[..] else { panic!("{parts:?}") };
+        assert_eq!(decode_items(items.clone()).unwrap(), vec![]);
+        assert!(matches!(r.page(&local, 16384, 0, 1024), PeerReply::Error(_)));
+    }
+}

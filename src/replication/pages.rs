@@ -39,7 +39,12 @@ impl Replication {
         PeerReply::Frame(Frame::Array(vec![next, Frame::Bulk(encode_items(&items))]))
     }
 
-    fn collect_page(&self, slot: Slot, cursor: u64, budget: usize) -> (Vec<ReplicaItem>, Option<u64>) {
+    pub(super) fn collect_page(
+        &self,
+        slot: Slot,
+        cursor: u64,
+        budget: usize,
+    ) -> (Vec<ReplicaItem>, Option<u64>) {
         let now = now_ms();
         let mut locked = self.store.lock_slot(slot);
         let Some(table) = locked.slot_table(slot) else { return (Vec::new(), None) };
