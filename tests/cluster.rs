@@ -219,3 +219,29 @@ fn transactions_run_whole_on_the_owner_of_their_keys() {
         Frame::Error("EXECABORT Transaction discarded because of previous errors.".into())
     );
 }
+
+#[test]
+fn a_seedless_node_that_restarts_copies_its_slots_before_serving_them() {
+    let mut cluster = Cluster::start(3);
+    let keys = cluster.keys_owned_by("n1", 20);
+    let mut conn = cluster.conn(1);
+    for k in &keys {
+        assert_eq!(conn.call(["SET", k, "kept"]).unwrap(), Frame::ok());
+    }
+    // n1 has no seeds: restarted, it is a cluster of one until the others
+    // find it (here: told its new address, as their re-announcing would).
+    cluster.kill(0);
+    cluster.wait_converged(2);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let n1 = cluster.add("n1", None);
+    cluster.node(1).handle().membership().add_seed(cluster.gossip_addr(n1).to_string());
+    cluster.wait_converged(3);
+    cluster.wait_settled(CONVERGE).expect("the cluster settles");
+    // It joined as a newcomer would: it serves its old slots again, with
+    // the values the others kept, not empty.
+    let mut through_n1 = cluster.conn(n1);
+    for k in &keys {
+        assert_eq!(cluster.owner_id(k), "n1");
+        assert_eq!(through_n1.call(["GET", k]).unwrap(), bulk("kept"), "{k}");
+    }
+}

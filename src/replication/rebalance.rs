@@ -42,6 +42,11 @@ pub async fn run(
     let mut released: HashMap<Slot, Instant> = HashMap::new();
     let mut met = false;
     let mut rejoins = membership.stats().rejoins;
+    // A node without seeds starts as a cluster of one. If it then meets an
+    // active member that started before it, it is not the first node of a
+    // cluster but one that restarted (or a group merging into an older
+    // one): it must copy its slots like a joining node, not serve them empty.
+    let mut started_alone = membership.local_identity().state == MemberState::Active;
     loop {
         let now_rejoins = membership.stats().rejoins;
         if now_rejoins != rejoins {
@@ -51,7 +56,18 @@ pub async fn run(
             replication.release_everything();
         }
         let topology = replication.server.topology.load_full();
-        replication.settle(&topology, &mut released);
+        if started_alone && replication.met_an_older_cluster(&topology) {
+            started_alone = false;
+            tracing::warn!("met active members older than this node: joining them and copying its slots");
+            replication.release_everything();
+            if let Err(err) = membership.set_state(MemberState::Joining).await {
+                tracing::warn!("could not turn joining: {err}");
+            }
+            continue;
+        }
+        // The node's own state is fresher than the published topology.
+        let joining = membership.local_identity().state == MemberState::Joining;
+        replication.settle(&topology, joining, &mut released);
         let to_pull = replication.slots_to_pull(&topology);
         if !to_pull.is_empty() {
             replication.pull_slots(to_pull, &stop).await;
@@ -114,10 +130,23 @@ impl Replication {
         tracing::warn!("the cluster declared this node down: copying its slots afresh before serving them");
     }
 
-    /// Holds the slots this node serves with nothing to pull, releases
+    /// Whether this (active) node sees an active member that started
+    /// clearly before it (start times are wall-clock milliseconds from
+    /// different machines: a second of margin).
+    fn met_an_older_cluster(&self, topology: &Topology) -> bool {
+        let Some(local) = topology.local() else { return false };
+        local.state == MemberState::Active
+            && topology.members.iter().any(|m| {
+                !m.is_local && m.state == MemberState::Active && m.started_at + 1000 < local.started_at
+            })
+    }
+
+    /// Holds the slots this node serves with nothing to pull (unless it is
+    /// `joining`: a topology published before it turned joining may still
+    /// show it serving), releases
     /// those it is no longer a copy of, and drops released copies after a
     /// grace period.
-    fn settle(&self, topology: &Topology, released: &mut HashMap<Slot, Instant>) {
+    fn settle(&self, topology: &Topology, joining: bool, released: &mut HashMap<Slot, Instant>) {
         if topology.serving.is_empty() {
             // Nobody serves yet: nothing to hold, nobody to pull from.
             return;
@@ -127,7 +156,7 @@ impl Replication {
         for slot in 0..SLOTS as Slot {
             if topology.is_copy(local, slot) {
                 released.remove(&slot);
-                if !self.holdings.is_held(slot) && topology.serving.owner(slot) == Some(local) {
+                if !joining && !self.holdings.is_held(slot) && topology.serving.owner(slot) == Some(local) {
                     // The owner is the authority: if it has not got the
                     // data, nobody has.
                     self.holdings.hold(slot);
