@@ -2,14 +2,15 @@
 # Starts or stops a three-node Shoal cluster on loopback, for benchmarks.
 #
 # usage: bench/local_cluster.sh start [--ports P1,P2,P3] [--profile lan|fast|wan]
-#                                     [--replicas N]
+#                                     [--replicas N] [--threads N]
 #        bench/local_cluster.sh stop
 #        bench/local_cluster.sh status
 #
 # start: runs three `shoal` processes (ids n1 n2 n3) with the given client
 #        ports (default 7001,7002,7003); each node's peer and gossip port is
 #        its client port + 10000; n2 and n3 join through n1. Metrics are off.
-#        --replicas sets cluster.replicas (default: the node default, 1).
+#        --replicas sets cluster.replicas (default: the node default, 1);
+#        --threads sets server.threads (default: one per core).
 #        Returns once every node reports 3 known nodes, all serving slots.
 # stop:  stops the processes it started (SIGTERM, then SIGKILL after 10 s),
 #        by the PIDs it recorded, and removes its state directory.
@@ -59,7 +60,8 @@ start() {
     while [ $# -gt 0 ]; do
         case $1 in
             --ports) ports=${2:?}; shift 2 ;;
-            --replicas) extra=(--replicas "${2:?}"); shift 2 ;;
+            --replicas) extra+=(--replicas "${2:?}"); shift 2 ;;
+            --threads) extra+=(--threads "${2:?}"); shift 2 ;;
             --profile) profile=${2:?}; shift 2 ;;
             *) echo "unknown argument: $1" >&2; usage ;;
         esac

@@ -53,7 +53,8 @@ fn node(flags: &Flags) -> ExitCode {
     }
     init_logging(&config);
     let config_file = flags.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-    run(async move { launch::run_node(config, &config_file).await.map_err(anyhow::Error::from) })
+    let threads = config.server.threads;
+    run(threads, async move { launch::run_node(config, &config_file).await.map_err(anyhow::Error::from) })
 }
 
 fn local_cluster(args: &LocalClusterArgs) -> ExitCode {
@@ -71,7 +72,8 @@ fn local_cluster(args: &LocalClusterArgs) -> ExitCode {
         Err(err) => return config_error(err),
     };
     init_logging(&configs[0]);
-    run(async move { launch::run_local_cluster(configs).await.map_err(anyhow::Error::from) })
+    let threads = configs[0].server.threads;
+    run(threads, async move { launch::run_local_cluster(configs).await.map_err(anyhow::Error::from) })
 }
 
 fn config_error(err: ConfigError) -> ExitCode {
@@ -79,9 +81,14 @@ fn config_error(err: ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Runs `main` on a multi-threaded runtime; failures are logged and exit 1.
-fn run(main: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let result = tokio::runtime::Builder::new_multi_thread()
+/// Runs `main` on a multi-threaded runtime of `threads` workers (0 = one
+/// per core); failures are logged and exit 1.
+fn run(threads: u32, main: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        builder.worker_threads(threads as usize);
+    }
+    let result = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")

@@ -44,6 +44,9 @@ pub struct Flags {
     /// Comma-separated gossip addresses to join through [cluster.seeds].
     #[arg(long, value_name = "HOST:PORT,...")]
     pub seeds: Option<String>,
+    /// Threads serving clients and peers, 0 = one per core [server.threads].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
     /// Extra copies of each slot [cluster.replicas].
     #[arg(long, value_name = "N")]
     pub replicas: Option<u32>,
@@ -88,6 +91,7 @@ impl Flags {
             ("--advertise-addr", "node", "advertise_addr", text(&self.advertise_addr)),
             ("--port", "server", "port", number(self.port)),
             ("--requirepass", "server", "requirepass", text(&self.requirepass)),
+            ("--threads", "server", "threads", self.threads.map(|n| n.to_string())),
             ("--maxmemory", "store", "maxmemory", text(&self.maxmemory)),
             ("--seeds", "cluster", "seeds", text(&self.seeds)),
             ("--replicas", "cluster", "replicas", self.replicas.map(|n| n.to_string())),
@@ -142,6 +146,8 @@ mod tests {
             "a:1,b:2",
             "--replicas",
             "2",
+            "--threads",
+            "1",
             "--maxmemory",
             "1gb",
             "--requirepass",
@@ -155,7 +161,7 @@ mod tests {
         assert_eq!(flags.config, Some(PathBuf::from("x.toml")));
         assert!(flags.print_config);
         let values = flags.values();
-        assert_eq!(values.len(), 14);
+        assert_eq!(values.len(), 15);
         for value in &values {
             assert!(schema::lookup(value.section, value.name).is_some(), "{} maps to no key", value.flag);
         }

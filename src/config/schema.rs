@@ -69,6 +69,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("node", "advertise_addr", Text),
     key("server", "port", Integer),
     key("server", "maxclients", Integer),
+    key("server", "threads", Integer),
     key("server", "timeout", Integer),
     key("server", "proto_max_bulk_len", Text),
     key("server", "max_multibulk_len", Integer),

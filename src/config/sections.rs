@@ -56,6 +56,9 @@ pub struct ServerConfig {
     /// Password clients must give with `AUTH`/`HELLO`; empty = no password.
     /// Default empty.
     pub requirepass: String,
+    /// Threads serving clients and peers; 0 = one per CPU core. Default 0.
+    /// Constraint: at most 1024.
+    pub threads: u32,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             proto_max_bulk_len: ByteSize::mb(512),
             max_multibulk_len: 1_048_576,
             requirepass: String::new(),
+            threads: 0,
         }
     }
 }

@@ -50,6 +50,7 @@ pub(crate) fn check(c: &Config) -> Result<(), Invalid> {
         })?;
     }
     ensure(c.server.maxclients >= 1, "server.maxclients", || "must be at least 1".to_string())?;
+    ensure(c.server.threads <= 1024, "server.threads", || "must be at most 1024".to_string())?;
     ensure(c.server.proto_max_bulk_len.as_u64() >= 1, "server.proto_max_bulk_len", || {
         "must be at least 1 byte".to_string()
     })?;
@@ -186,6 +187,7 @@ mod tests {
             (|c| c.node.id = Some("a b".into()), "node.id"),
             (|c| c.node.advertise_addr = Some("0.0.0.0".parse().expect("ip")), "node.advertise_addr"),
             (|c| c.server.maxclients = 0, "server.maxclients"),
+            (|c| c.server.threads = 1025, "server.threads"),
             (|c| c.server.proto_max_bulk_len = ByteSize::b(0), "server.proto_max_bulk_len"),
             (|c| c.server.max_multibulk_len = 0, "server.max_multibulk_len"),
             (|c| c.store.maxmemory_samples = 0, "store.maxmemory_samples"),
