@@ -256,6 +256,49 @@ fn a_joining_node_takes_a_quarter_of_the_slots_under_load() {
     assert!(status.keys_pulled > 0, "the joiner pulled no keys: {status:?}");
 }
 
+/// A node that owns slots the joiner is pulling dies in the middle of the
+/// pull: the joiner pulls them again from their new owner, and nothing
+/// acknowledged is lost.
+#[test]
+fn an_owner_that_fails_while_a_node_joins_loses_nothing() {
+    let _serial = one_at_a_time();
+    const PRELOAD: usize = 30_000;
+    // Slow pulls, so that the failure falls in the middle of the move.
+    let mut base = test_config();
+    base.rebalance.max_bytes_per_sec = shoal::config::ByteSize::b(400 * 1024);
+    let mut cluster = Cluster::start_with_config(3, base);
+    load::preload(&mut cluster.conn(0), PRELOAD);
+    let mut config = LoadConfig::new(2, 200, entries(&cluster, &[0, 2]));
+    config.preload = PRELOAD;
+    let load = Load::start(config);
+    load.wait_every_key_acked(PROGRESS);
+
+    let joiner = cluster.add("n4", Some(cluster.gossip_addr(0)));
+    let pulling = wait_for(JOIN, || {
+        let status = cluster.rebalance(joiner).ok()?;
+        (status.keys_pulled > 0 && status.slots_to_pull > 0).then_some(())
+    });
+    assert!(pulling.is_some(), "the joiner never was in the middle of its pull");
+    cluster.kill(1);
+    cluster.wait_converged_within(3, JOIN);
+    let settled = cluster.wait_settled(SETTLE);
+    load.wait_more_acks(200, PROGRESS);
+    let report = load.stop();
+
+    let check = report.verify(&mut cluster.conn(joiner));
+    describe("failure during a join", &report, &check);
+    assert_reads_never_stale(&report);
+    assert_nothing_lost(&check);
+    let wrong = load::verify_preload(&mut cluster.conn(0), PRELOAD);
+    assert!(
+        wrong.is_empty(),
+        "{} preloaded keys wrong, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+    assert_settled(settled, "a failure during a join");
+}
+
 // ---------------------------------------------------------------------------
 // 3. A graceful leave under load
 // ---------------------------------------------------------------------------
