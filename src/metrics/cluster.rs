@@ -13,7 +13,7 @@ use crate::cmd::ServerState;
 use crate::keyslot::SLOTS;
 use crate::membership::{MembershipHandle, StatsSnapshot};
 use crate::peer::{PeerPool, PeerStatsSnapshot};
-use crate::ring::{MemberState, RingMember, RingSnapshot, moving_slots};
+use crate::ring::{MemberState, moving_slots};
 use crate::router::{ForwardResult, ForwardStats};
 use crate::topology::Topology;
 
@@ -466,10 +466,7 @@ impl ClusterCollector {
         let serving = &topology.serving;
         let owned =
             serving.slot_counts().into_iter().find(|(id, _)| *id == topology.local_id).map_or(0, |(_, n)| n);
-        let members: Vec<RingMember> =
-            topology.members.iter().map(|m| RingMember::new(m.id.clone(), m.state)).collect();
-        let target = RingSnapshot::target(&members, serving.vnodes(), serving.replica_count());
-        let moving = moving_slots(serving, &target).len();
+        let moving = moving_slots(serving, &topology.target).len();
         *cached = Some(RingFacts { topology: topology.clone(), owned, moving });
         (owned, moving)
     }
