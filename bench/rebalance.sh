@@ -66,6 +66,8 @@ for tool in redis-cli redis-benchmark ss; do
     command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 2; }
 done
 
+. "$(dirname "$0")/common.sh"
+
 WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/shoal-rebalance.XXXXXX")
 declare -a PID CLIENT_PORT PEER_PORT
 BENCH_PID=""
@@ -76,17 +78,9 @@ cleanup() {
     for i in "${!PID[@]}"; do
         [ -n "${PID[$i]}" ] && pids+=("${PID[$i]}")
     done
-    if [ ${#pids[@]} -gt 0 ]; then
-        kill -TERM "${pids[@]}" 2>/dev/null || true
-        # A node in a cluster hands its slots over before it exits; do not
-        # wait for that (the cluster is going away as a whole).
-        for _ in $(seq 50); do
-            kill -0 "${pids[@]}" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "${pids[@]}" 2>/dev/null || true
-        wait "${pids[@]}" 2>/dev/null || true
-    fi
+    # A node in a cluster hands its slots over before it exits; stop_pids
+    # does not wait long for that (the cluster is going away as a whole).
+    stop_pids "${pids[@]}"
     if [ "$status" -eq 0 ]; then
         rm -rf "$WORKDIR"
     else
@@ -96,31 +90,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-. "$(dirname "$0")/common.sh"
-
-# Ports below the kernel's ephemeral range, free for TCP and UDP (the gossip
-# port is the peer port, over UDP), and not handed out before in this run.
-EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-TAKEN=" "
-port_in_use() {
-    # awk reads all of ss's output: `grep -q` would stop early and, under
-    # pipefail, the pipeline would fail on ss's broken pipe.
-    ss -Htuan 2>/dev/null | awk -v port="$1" '{ n = split($5, a, ":"); if (a[n] == port) found = 1 } END { exit !found }'
-}
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
-        case $TAKEN in *" $port "*) continue ;; esac
-        if ! port_in_use "$port"; then
-            TAKEN="$TAKEN$port "
-            echo "$port"
-            return
-        fi
-    done
-    echo "no free port found" >&2
-    exit 2
-}
 
 start_node() {
     local i=$1 seeds=()
