@@ -39,11 +39,17 @@ free_port() {
 }
 
 # Stops the processes whose PIDs are given (processes the caller started):
-# SIGTERM, up to 5 s to exit, then SIGKILL; reaps them.
+# SIGTERM, up to 5 s (or `--within SEC` first) to exit, then SIGKILL; reaps
+# them when they are the caller's children.
 stop_pids() {
+    local tenths=50
+    if [ "${1:-}" = --within ]; then
+        tenths=$(($2 * 10))
+        shift 2
+    fi
     [ $# -gt 0 ] || return 0
     kill -TERM "$@" 2>/dev/null || true
-    for _ in $(seq 50); do
+    for _ in $(seq "$tenths"); do
         kill -0 "$@" 2>/dev/null || break
         sleep 0.1
     done

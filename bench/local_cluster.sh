@@ -128,14 +128,7 @@ start() {
 stop() {
     local -a pids
     mapfile -t pids < <(live_pids)
-    if [ ${#pids[@]} -gt 0 ]; then
-        kill -TERM "${pids[@]}" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "${pids[@]}" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "${pids[@]}" 2>/dev/null || true
-    fi
+    stop_pids --within 10 "${pids[@]}"
     rm -rf "$STATE_DIR"
     echo "stopped ${#pids[@]} node(s)"
 }
