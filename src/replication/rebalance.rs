@@ -21,6 +21,8 @@ use crate::topology::Topology;
 
 /// How often holdings are checked without a membership change.
 const TICK: Duration = Duration::from_millis(100);
+/// How often holdings are checked in full without any change.
+const RESCAN: Duration = Duration::from_secs(5);
 /// How long a node keeps a copy it no longer holds before dropping it.
 const DROP_GRACE: Duration = Duration::from_secs(10);
 /// About how many bytes one pulled page holds.
@@ -47,6 +49,10 @@ pub async fn run(
     // cluster but one that restarted (or a group merging into an older
     // one): it must copy its slots like a joining node, not serve them empty.
     let mut started_alone = membership.local_identity().state == MemberState::Active;
+    let mut seen: Option<Arc<Topology>> = None;
+    let mut was_joining = false;
+    let mut unsettled = true;
+    let mut last_scan = Instant::now();
     loop {
         let now_rejoins = membership.stats().rejoins;
         if now_rejoins != rejoins {
@@ -54,12 +60,14 @@ pub async fn run(
             // have missed writes accepted elsewhere meanwhile.
             rejoins = now_rejoins;
             replication.release_everything();
+            unsettled = true;
         }
         let topology = replication.server.topology.load_full();
         if started_alone && replication.met_an_older_cluster(&topology) {
             started_alone = false;
             tracing::warn!("met active members older than this node: joining them and copying its slots");
             replication.release_everything();
+            unsettled = true;
             if let Err(err) = membership.set_state(MemberState::Joining).await {
                 tracing::warn!("could not turn joining: {err}");
             }
@@ -67,11 +75,25 @@ pub async fn run(
         }
         // The node's own state is fresher than the published topology.
         let joining = membership.local_identity().state == MemberState::Joining;
-        replication.settle(&topology, joining, &mut released);
-        let to_pull = replication.slots_to_pull(&topology);
-        if !to_pull.is_empty() {
-            replication.pull_slots(to_pull, &stop).await;
+        // The scans over every slot run only when something may have
+        // changed: a new topology, a state change, or pulls still to do.
+        // (And every few seconds, for copies written here just after the
+        // node stopped being a target.)
+        let changed = !seen.as_ref().is_some_and(|t| Arc::ptr_eq(t, &topology))
+            || joining != was_joining
+            || last_scan.elapsed() >= RESCAN;
+        if changed || unsettled {
+            last_scan = Instant::now();
+            replication.settle(&topology, joining, &mut released);
+            let to_pull = replication.slots_to_pull(&topology);
+            unsettled = !to_pull.is_empty();
+            if unsettled {
+                replication.pull_slots(to_pull, &stop).await;
+            }
+            seen = Some(topology.clone());
+            was_joining = joining;
         }
+        replication.drop_released(&mut released);
         if membership.local_identity().state == MemberState::Joining {
             // Judged on the published topology, which the decision below
             // reads too (the member view may be ahead of it).
@@ -143,9 +165,8 @@ impl Replication {
 
     /// Holds the slots this node serves with nothing to pull (unless it is
     /// `joining`: a topology published before it turned joining may still
-    /// show it serving), releases
-    /// those it is no longer a copy of, and drops released copies after a
-    /// grace period.
+    /// show it serving), and releases those it is no longer a copy of
+    /// (see [`Replication::drop_released`]).
     fn settle(&self, topology: &Topology, joining: bool, released: &mut HashMap<Slot, Instant>) {
         if topology.serving.is_empty() {
             // Nobody serves yet: nothing to hold, nobody to pull from.
@@ -171,6 +192,11 @@ impl Replication {
                 released.insert(slot, now);
             }
         }
+    }
+
+    /// Drops the copies released longer than the grace period ago.
+    fn drop_released(&self, released: &mut HashMap<Slot, Instant>) {
+        let now = Instant::now();
         released.retain(|&slot, since| {
             if now.duration_since(*since) < DROP_GRACE {
                 return true;
