@@ -140,6 +140,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// Runs a request already resolved with [`resolve`] (the router resolves
 /// once to decide where a request runs).
 pub fn execute_resolved(ctx: &mut Ctx<'_>, index: u16, spec: &'static CommandSpec, args: &[Bytes]) -> Frame {
+    let _now = crate::store::freeze_now();
     ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match dispatch(ctx, index, spec, args) {
         Ok(frame) => frame,
@@ -150,6 +151,7 @@ pub fn execute_resolved(ctx: &mut Ctx<'_>, index: u16, spec: &'static CommandSpe
 /// Runs one queued command of a transaction: the caller (`EXEC`) holds the
 /// store's exclusive gate, and the command was checked when it was queued.
 pub fn execute_in_transaction(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let _now = crate::store::freeze_now();
     ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let result = resolve(args).and_then(|(index, spec)| {
         ctx.client.shared.last_cmd.store(index, std::sync::atomic::Ordering::Relaxed);

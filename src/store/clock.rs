@@ -1,11 +1,52 @@
 //! Time sources: wall-clock milliseconds and the hybrid version clock.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Current Unix time in milliseconds.
+thread_local! {
+    /// The time frozen for the command running on this thread, 0 if none.
+    static FROZEN_MS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Current Unix time in milliseconds: the time frozen for the running
+/// command (see [`freeze_now`]) if there is one, else the wall clock.
 pub fn now_ms() -> u64 {
+    match FROZEN_MS.get() {
+        0 => wall_ms(),
+        frozen => frozen,
+    }
+}
+
+fn wall_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Freezes [`now_ms`] on this thread until the guard drops, as Redis takes
+/// one time snapshot per command: a command reads the clock once instead of
+/// once per key access, expiry check and version, and sees one instant
+/// throughout. A freeze inside a freeze (a transaction's commands) keeps
+/// the outer time. The guard must not be held across an `.await`.
+#[must_use = "the time is frozen only while the guard lives"]
+pub fn freeze_now() -> FrozenNow {
+    let outer = FROZEN_MS.get();
+    if outer == 0 {
+        FROZEN_MS.set(wall_ms().max(1));
+    }
+    FrozenNow { outer, _not_send: std::marker::PhantomData }
+}
+
+/// Keeps [`now_ms`] frozen; see [`freeze_now`].
+pub struct FrozenNow {
+    outer: u64,
+    /// Thread-bound: the frozen time lives in this thread's local.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for FrozenNow {
+    fn drop(&mut self) {
+        FROZEN_MS.set(self.outer);
+    }
 }
 
 /// Hands out write versions: `max(wall-clock ms << 16, last + 1)`.
@@ -67,5 +108,22 @@ mod tests {
         assert!(clock.next() > far);
         clock.observe(far << 1);
         assert!(clock.next() > far << 1);
+    }
+
+    #[test]
+    fn a_frozen_clock_holds_still_until_its_guard_drops() {
+        let outer = freeze_now();
+        let frozen = now_ms();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(now_ms(), frozen);
+        let inner = freeze_now();
+        assert_eq!(now_ms(), frozen, "an inner freeze keeps the outer time");
+        drop(inner);
+        assert_eq!(now_ms(), frozen);
+        drop(outer);
+        assert!(now_ms() >= frozen + 5);
+        let clock = HybridClock::new();
+        let _frozen = freeze_now();
+        assert!(clock.next() < clock.next(), "versions still grow within one frozen millisecond");
     }
 }

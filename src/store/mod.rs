@@ -28,7 +28,7 @@ use bytes::Bytes;
 
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub use clock::{HybridClock, now_ms};
+pub use clock::{FrozenNow, HybridClock, freeze_now, now_ms};
 pub use entry::{Entry, Value, alloc_size};
 pub use evict::{LFU_INIT, LRU_TICK_MS, MemoryPolicy, OutOfMemory, is_lfu};
 pub use hash::{Hash, MAX_PACKED_ENTRIES, MAX_PACKED_VALUE};
@@ -463,6 +463,13 @@ pub struct Locked<'a> {
 
 impl<'a> Locked<'a> {
     fn table(&mut self, key: &[u8]) -> &mut SlotTable {
+        if self.tables.len() == 1 {
+            // One slot locked (most commands): the key's slot is not worked
+            // out again on every access, only checked in debug builds.
+            let (slot, table) = &mut self.tables[0];
+            debug_assert_eq!(*slot, key_slot(key), "command touched a key whose slot it did not lock");
+            return table;
+        }
         let slot = key_slot(key);
         let (_, table) = self
             .tables
