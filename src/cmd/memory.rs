@@ -15,7 +15,7 @@ use super::{CmdError, CommandSpec, Ctx, ok};
 use crate::protocol::Frame;
 
 /// The allocator's name, as `INFO memory` `mem_allocator` reports it.
-pub const ALLOCATOR: &str = "libc";
+pub const ALLOCATOR: &str = "jemalloc-5.3.0";
 
 /// This family's part of the command table.
 pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
@@ -240,13 +240,13 @@ fn help(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
 mod tests {
     use crate::cmd::testing::{TestClient, err};
     use crate::protocol::Frame;
-    use crate::store::{ENTRY_OVERHEAD, alloc_size};
+    use crate::store::{ENTRY_OVERHEAD, SHARED_HEADER, alloc_size};
 
     #[test]
     fn usage_is_the_accounted_size() {
         let mut c = TestClient::new();
         c.put("k", "hello", 0);
-        let want = (alloc_size(5) + 32 + ENTRY_OVERHEAD) as i64;
+        let want = (alloc_size(5) + SHARED_HEADER + ENTRY_OVERHEAD) as i64;
         assert_eq!(c.run(&["memory", "usage", "k"]), Frame::Integer(want));
         assert_eq!(c.run(&["MEMORY", "USAGE", "k", "samples", "0"]), Frame::Integer(want));
         assert_eq!(c.run(&["memory", "usage", "k", "SAMPLES", "5", "samples", "3"]), Frame::Integer(want));

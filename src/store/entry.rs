@@ -5,22 +5,28 @@ use bytes::Bytes;
 use super::hash::Hash;
 use super::table::{ENTRY_OVERHEAD, key_heap_size};
 
-/// Bytes the allocator hands out for a request of `n` bytes: glibc's
-/// malloc adds an 8-byte header and rounds chunks up to 16 bytes, with a
-/// 32-byte minimum. A model, so `used_memory` follows what the process
-/// really spends instead of summing payload lengths.
+/// Bytes the allocator hands out for a request of `n` bytes, following
+/// jemalloc's size classes (Shoal's global allocator, see `lib.rs`): 8,
+/// then 16-byte steps up to 128, then four classes per power of two. A
+/// model, so `used_memory` follows what the process really spends instead
+/// of summing payload lengths.
 pub const fn alloc_size(n: usize) -> usize {
-    if n == 0 {
-        return 0;
+    match n {
+        0 => 0,
+        1..=8 => 8,
+        9..=128 => n.next_multiple_of(16),
+        _ => {
+            // Four classes between consecutive powers of two (at most 25% lost).
+            let step = 1 << (usize::BITS - 1 - (n - 1).leading_zeros() - 2);
+            n.next_multiple_of(step)
+        }
     }
-    let chunk = (n + 8 + 15) & !15;
-    if chunk < 32 { 32 } else { chunk }
 }
 
 /// The reference-count header `Bytes` allocates the first time a value is
 /// shared (a reply to `GET` clones it); counted for every non-empty string
 /// so accounting never falls short of what reads make it cost.
-const SHARED_HEADER: usize = alloc_size(3 * std::mem::size_of::<usize>());
+pub const SHARED_HEADER: usize = alloc_size(3 * std::mem::size_of::<usize>());
 
 /// A stored value. Later types (lists, sets, ...) are further variants.
 #[derive(Clone, Debug, PartialEq)]
@@ -141,13 +147,20 @@ mod tests {
     #[test]
     fn allocation_model() {
         assert_eq!(alloc_size(0), 0);
-        assert_eq!(alloc_size(1), 32);
+        assert_eq!(alloc_size(1), 8);
+        assert_eq!(alloc_size(9), 16);
         assert_eq!(alloc_size(24), 32);
-        assert_eq!(alloc_size(25), 48);
-        assert_eq!(alloc_size(64), 80);
-        assert_eq!(alloc_size(1024), 1040);
+        assert_eq!(alloc_size(64), 64);
+        assert_eq!(alloc_size(65), 80);
+        assert_eq!(alloc_size(128), 128);
+        assert_eq!(alloc_size(129), 160);
+        assert_eq!(alloc_size(257), 320);
+        assert_eq!(alloc_size(1024), 1024);
+        assert_eq!(alloc_size(1025), 1280);
+        assert_eq!(alloc_size(14 * 1024 + 1), 16 * 1024);
+        assert_eq!(alloc_size((1 << 20) + 1), (1 << 20) + (1 << 18));
         assert_eq!(s("").heap_size(), 0);
-        assert_eq!(s("abc").heap_size(), 32 + 32);
+        assert_eq!(s("abc").heap_size(), 8 + 32);
     }
 
     fn string(text: &str) -> Value {

@@ -29,7 +29,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use clock::{FrozenNow, HybridClock, freeze_now, now_ms};
-pub use entry::{Entry, Value, alloc_size};
+pub use entry::{Entry, SHARED_HEADER, Value, alloc_size};
 pub use evict::{LFU_INIT, LRU_TICK_MS, MemoryPolicy, OutOfMemory, is_lfu};
 pub use hash::{Hash, MAX_PACKED_ENTRIES, MAX_PACKED_VALUE};
 pub use table::{ENTRY_OVERHEAD, INLINE_KEY, SlotTable, key_heap_size};
@@ -646,13 +646,13 @@ mod tests {
         db.set(b"k", s("hello"), 0);
         drop(db);
         let node = (ENTRY_OVERHEAD - 9) as u64;
-        let buckets = table_of(b"k") - node - (alloc_size(5) + 32) as u64;
+        let buckets = table_of(b"k") - node - (alloc_size(5) + SHARED_HEADER) as u64;
         assert!(buckets >= 9, "the bucket array is accounted: {buckets}");
         assert_eq!(store.used_memory(), base + table_of(b"k"));
         let mut db = store.lock(b"k");
         db.update(b"k", |e| e.value = s(&"x".repeat(100)));
         drop(db);
-        assert_eq!(store.used_memory(), base + buckets + node + (alloc_size(100) + 32) as u64);
+        assert_eq!(store.used_memory(), base + buckets + node + (alloc_size(100) + SHARED_HEADER) as u64);
         store.lock(b"k").delete(b"k");
         assert_eq!(store.used_memory(), base, "an emptied table frees its buckets");
         for i in 0..1000 {
