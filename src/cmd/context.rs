@@ -1,6 +1,7 @@
 //! What a command sees: the store, the server's shared state and its own
 //! connection's state.
 
+use crate::util::striped::Counter;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,19 +93,20 @@ impl Settings {
     }
 }
 
-/// Server-wide counters (`INFO stats`).
+/// Server-wide counters (`INFO stats`); those touched on every request
+/// are striped per thread ([`Counter`]).
 #[derive(Debug, Default)]
 pub struct ServerStats {
     /// Connections accepted since start.
     pub total_connections_received: AtomicU64,
     /// Commands run since start.
-    pub total_commands_processed: AtomicU64,
+    pub total_commands_processed: Counter,
     /// Connections refused (`maxclients`).
     pub rejected_connections: AtomicU64,
     /// Bytes read from clients.
-    pub net_input_bytes: AtomicU64,
+    pub net_input_bytes: Counter,
     /// Bytes written to clients.
-    pub net_output_bytes: AtomicU64,
+    pub net_output_bytes: Counter,
     /// Serving ring views published (metrics; not reset by `CONFIG RESETSTAT`).
     pub ring_view_changes: AtomicU64,
     /// Forwarded requests this node answered `wrong owner` (its view
@@ -134,13 +136,10 @@ pub struct OpsSample {
 impl ServerStats {
     /// Zeroes every counter (`CONFIG RESETSTAT`).
     pub fn reset(&self) {
-        for counter in [
-            &self.total_connections_received,
-            &self.total_commands_processed,
-            &self.rejected_connections,
-            &self.net_input_bytes,
-            &self.net_output_bytes,
-        ] {
+        for counter in [&self.total_connections_received, &self.rejected_connections] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        for counter in [&self.total_commands_processed, &self.net_input_bytes, &self.net_output_bytes] {
             counter.store(0, Ordering::Relaxed);
         }
         *self.ops_sample.lock() = None;

@@ -42,7 +42,7 @@ pub use context::{
 pub use error::CmdError;
 pub use shoal::{RebalanceInfo, RebalanceSource};
 pub use spec::{CommandSpec, Handler};
-pub use stats::{CommandCells, CommandStats};
+pub use stats::{CommandCells, CommandStats, CommandTotals};
 
 use crate::protocol::Frame;
 use crate::store::{ENTRY_OVERHEAD, alloc_size};

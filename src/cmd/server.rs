@@ -4,6 +4,7 @@
 //! tools read); fields that describe machinery Shoal does not have
 //! (persistence, replication streams) report Redis's idle values.
 
+use crate::util::striped::Tally;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -396,7 +397,9 @@ fn instantaneous_ops(ctx: &Ctx<'_>) -> u64 {
 fn stats_section(ctx: &Ctx<'_>, t: &mut InfoText) {
     let stats = &ctx.server.stats;
     let store = ctx.store.stats();
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    fn load(c: &impl Tally) -> u64 {
+        c.tally()
+    }
     t.section("Stats");
     t.field("total_connections_received", load(&stats.total_connections_received));
     t.field("total_commands_processed", load(&stats.total_commands_processed));
@@ -758,15 +761,10 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
     ctx.server.commands.reset();
     ctx.store.reset_peak();
     let store = ctx.store.stats();
-    for counter in [
-        &store.expired_keys,
-        &store.keyspace_hits,
-        &store.keyspace_misses,
-        &store.evicted_keys,
-        &store.oom_rejections,
-    ] {
+    for counter in [&store.expired_keys, &store.keyspace_hits, &store.keyspace_misses, &store.evicted_keys] {
         counter.store(0, Ordering::Relaxed);
     }
+    store.oom_rejections.store(0, Ordering::Relaxed);
     ok()
 }
 

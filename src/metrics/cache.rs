@@ -1,8 +1,8 @@
 //! The keyspace: keys, memory, hits and misses, expiry, eviction. Read at
 //! scrape time from the store's counters, the same ones `INFO` reports.
 
+use crate::util::striped::Tally;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use prometheus::core::{Collector, Desc};
@@ -176,7 +176,9 @@ impl Collector for CacheCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let stats = self.store.stats();
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        fn load(c: &impl Tally) -> u64 {
+            c.tally()
+        }
         let (keys, with_ttl) = self.store.counts();
         let used = self.store.used_memory();
         let peak = self.store.peak_memory();

@@ -1,14 +1,14 @@
 //! Client traffic: commands by name and result, latency by command, bytes,
 //! connections. Read at scrape time from the counters `INFO` reports.
 
+use crate::util::striped::Tally;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
 use super::family::{Family, Kind, Spec, descs, single};
-use crate::cmd::{CommandCells, ServerState, TABLE};
+use crate::cmd::{CommandTotals, ServerState, TABLE};
 
 /// `shoal_commands_total{command,result}`.
 pub const COMMANDS: Spec = Spec {
@@ -109,7 +109,7 @@ impl RequestCollector {
     }
 }
 
-fn add_command(commands: &mut Family, durations: &mut Family, name: &str, cells: &CommandCells) {
+fn add_command(commands: &mut Family, durations: &mut Family, name: &str, cells: CommandTotals) {
     let latency = cells.latency();
     let calls = latency.count();
     if calls == 0 {
@@ -128,7 +128,9 @@ impl Collector for RequestCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let stats = &self.server.stats;
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+        fn load(c: &impl Tally) -> f64 {
+            c.tally() as f64
+        }
         let [commands, durations] = self.command_families();
         vec![
             commands,

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, MutexGuard, RwLockReadGuard};
 
 pub use clock::{FrozenNow, HybridClock, freeze_now, now_ms};
 pub use entry::{Entry, SHARED_HEADER, Value, alloc_size};
@@ -35,18 +35,20 @@ pub use hash::{Hash, MAX_PACKED_ENTRIES, MAX_PACKED_VALUE};
 pub use table::{ENTRY_OVERHEAD, INLINE_KEY, SlotTable, key_heap_size};
 
 use crate::keyslot::{SLOTS, Slot, key_slot};
+use crate::util::striped::{Counter, StripedRwLock, StripedWriteGuard};
 
-/// Counters the store keeps for `INFO` and metrics.
+/// Counters the store keeps for `INFO` and metrics, striped per thread
+/// ([`Counter`]): reads count on every request.
 #[derive(Debug, Default)]
 pub struct StoreStats {
     /// Keys removed because their TTL passed (lazily or by the active cycle).
-    pub expired_keys: AtomicU64,
+    pub expired_keys: Counter,
     /// Reads that found their key.
-    pub keyspace_hits: AtomicU64,
+    pub keyspace_hits: Counter,
     /// Reads that did not.
-    pub keyspace_misses: AtomicU64,
+    pub keyspace_misses: Counter,
     /// Keys evicted to make room under `maxmemory` (`INFO` `evicted_keys`).
-    pub evicted_keys: AtomicU64,
+    pub evicted_keys: Counter,
     /// Writes refused because memory would exceed `maxmemory` (`-OOM`).
     pub oom_rejections: AtomicU64,
 }
@@ -97,7 +99,7 @@ pub struct Store {
     slots: Box<[Mutex<SlotTable>]>,
     /// Taken shared by every command and exclusively by those that must see
     /// or change the whole keyspace at once (`FLUSHALL`, `EXEC`).
-    gate: RwLock<()>,
+    gate: StripedRwLock,
     used: AtomicI64,
     /// Highest `used` seen.
     peak: AtomicU64,
@@ -141,7 +143,7 @@ impl Store {
             + 2 * SLOTS * std::mem::size_of::<AtomicU32>();
         Store {
             slots,
-            gate: RwLock::new(()),
+            gate: StripedRwLock::new(),
             used: AtomicI64::new(base as i64),
             peak: AtomicU64::new(base as u64),
             base: base as u64,
@@ -229,7 +231,7 @@ impl Store {
 
     /// Exclusive access to the whole keyspace: no other command runs until
     /// the guard drops.
-    pub fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+    pub fn exclusive(&self) -> StripedWriteGuard<'_> {
         self.gate.write()
     }
 

@@ -320,7 +320,10 @@ mod tests {
         assert_eq!(seen, want);
         let with_long = t.bytes();
         t.remove(long.as_bytes());
-        assert_eq!(with_long - t.bytes(), alloc_size(size_of::<Node>()) + key_heap_size(long.len()) + entry("3").value.heap_size());
+        assert_eq!(
+            with_long - t.bytes(),
+            alloc_size(size_of::<Node>()) + key_heap_size(long.len()) + entry("3").value.heap_size()
+        );
         for k in keys {
             t.remove(k.as_bytes());
         }

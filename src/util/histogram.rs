@@ -75,6 +75,14 @@ impl LatencyHistogram {
 }
 
 impl LatencySnapshot {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &LatencySnapshot) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.sum_ns += other.sum_ns;
+    }
+
     /// Number of observations.
     pub fn count(&self) -> u64 {
         self.buckets.iter().sum()

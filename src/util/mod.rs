@@ -2,3 +2,4 @@
 
 pub mod glob;
 pub mod histogram;
+pub mod striped;
