@@ -8,12 +8,13 @@
 //! [`MAX_PACKED_VALUE`] bytes, and never goes back, so `OBJECT ENCODING`
 //! reports what Redis would for the same commands.
 //!
-//! Measured with glibc's allocator, before Shoal moved to jemalloc (fields `field:N`, 10-byte values,
-//! the `Hash` box included): a packed hash of 5 fields takes 192 bytes, of
-//! 128 fields 2.7 KB (21 bytes a field); a table takes 60 to 67 bytes a
-//! field. [`Hash::heap_size`] adds up the allocations themselves, rounded
-//! as the allocator rounds them, in O(1): within 3% of those measurements (15%
-//! under for hashes that just converted, whose freed buffer fragments).
+//! Measured with glibc's allocator, before Shoal moved to jemalloc (fields
+//! `field:N`, 10-byte values, the `Hash` box included): a packed hash of 5
+//! fields takes 192 bytes, of 128 fields 2.7 KB (21 bytes a field); a table
+//! takes 60 to 67 bytes a field. [`Hash::heap_size`] adds up the
+//! allocations themselves, rounded as the allocator rounds them, in O(1):
+//! within 3% of those measurements (15% under for hashes that just
+//! converted, whose freed buffer fragments).
 
 use std::sync::LazyLock;
 
