@@ -1,7 +1,6 @@
 //! What a command sees: the store, the server's shared state and its own
 //! connection's state.
 
-use crate::util::striped::Counter;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use crate::protocol::Protocol;
 use crate::ring::MemberState;
 use crate::store::{MemoryPolicy, Store};
 use crate::topology::{Topology, TopologyMember};
+use crate::util::striped::Counter;
 
 /// Settings that `CONFIG SET` may change at run time, plus the fixed ones
 /// `CONFIG GET` and `INFO` report. Built from the node's configuration.

@@ -1,7 +1,6 @@
 //! The keyspace: keys, memory, hits and misses, expiry, eviction. Read at
 //! scrape time from the store's counters, the same ones `INFO` reports.
 
-use crate::util::striped::Tally;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -13,6 +12,7 @@ use crate::cmd::ServerState;
 use crate::cmd::server::proc_kb;
 use crate::config::MaxmemoryPolicy;
 use crate::store::Store;
+use crate::util::striped::Tally;
 
 /// `shoal_keys`.
 pub const KEYS: Spec = Spec {
@@ -176,9 +176,6 @@ impl Collector for CacheCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let stats = self.store.stats();
-        fn load(c: &impl Tally) -> u64 {
-            c.tally()
-        }
         let (keys, with_ttl) = self.store.counts();
         let used = self.store.used_memory();
         let peak = self.store.peak_memory();
@@ -187,7 +184,7 @@ impl Collector for CacheCollector {
             (settings.maxmemory, settings.maxmemory_policy.parse::<MaxmemoryPolicy>().ok())
         };
         let mut evicted = Family::new(&EVICTED);
-        for (p, n) in self.evictions.update(load(&stats.evicted_keys), policy) {
+        for (p, n) in self.evictions.update(stats.evicted_keys.tally(), policy) {
             evicted.add(&[p.as_str()], n as f64);
         }
         vec![
@@ -197,11 +194,11 @@ impl Collector for CacheCollector {
             single(&MEMORY_PEAK, peak as f64),
             single(&MEMORY_MAX, maxmemory as f64),
             single(&MEMORY_RSS, proc_kb("/proc/self/status", "VmRSS") as f64),
-            single(&HITS, load(&stats.keyspace_hits) as f64),
-            single(&MISSES, load(&stats.keyspace_misses) as f64),
-            single(&EXPIRED, load(&stats.expired_keys) as f64),
+            single(&HITS, stats.keyspace_hits.tally() as f64),
+            single(&MISSES, stats.keyspace_misses.tally() as f64),
+            single(&EXPIRED, stats.expired_keys.tally() as f64),
             evicted.finish(),
-            single(&OOM_REJECTIONS, load(&stats.oom_rejections) as f64),
+            single(&OOM_REJECTIONS, stats.oom_rejections.tally() as f64),
         ]
     }
 }

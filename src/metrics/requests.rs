@@ -1,7 +1,6 @@
 //! Client traffic: commands by name and result, latency by command, bytes,
 //! connections. Read at scrape time from the counters `INFO` reports.
 
-use crate::util::striped::Tally;
 use std::sync::Arc;
 
 use prometheus::core::{Collector, Desc};
@@ -9,6 +8,7 @@ use prometheus::proto::MetricFamily;
 
 use super::family::{Family, Kind, Spec, descs, single};
 use crate::cmd::{CommandTotals, ServerState, TABLE};
+use crate::util::striped::Tally;
 
 /// `shoal_commands_total{command,result}`.
 pub const COMMANDS: Spec = Spec {
@@ -128,19 +128,16 @@ impl Collector for RequestCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let stats = &self.server.stats;
-        fn load(c: &impl Tally) -> f64 {
-            c.tally() as f64
-        }
         let [commands, durations] = self.command_families();
         vec![
             commands,
             durations,
-            single(&COMMANDS_PROCESSED, load(&stats.total_commands_processed)),
-            single(&NET_INPUT, load(&stats.net_input_bytes)),
-            single(&NET_OUTPUT, load(&stats.net_output_bytes)),
+            single(&COMMANDS_PROCESSED, stats.total_commands_processed.tally() as f64),
+            single(&NET_INPUT, stats.net_input_bytes.tally() as f64),
+            single(&NET_OUTPUT, stats.net_output_bytes.tally() as f64),
             single(&CONNECTIONS, self.server.connected_clients() as f64),
-            single(&CONNECTIONS_RECEIVED, load(&stats.total_connections_received)),
-            single(&CONNECTIONS_REJECTED, load(&stats.rejected_connections)),
+            single(&CONNECTIONS_RECEIVED, stats.total_connections_received.tally() as f64),
+            single(&CONNECTIONS_REJECTED, stats.rejected_connections.tally() as f64),
         ]
     }
 }
