@@ -218,8 +218,9 @@ pub struct LocalClusterError {
 }
 
 /// Starts one node per config (the first is the seed), prints how to
-/// connect, and runs until SIGINT or SIGTERM, then stops every node
-/// gracefully. `SHUTDOWN` sent to a node stops that node alone; the process
+/// connect, and runs until SIGINT or SIGTERM, then stops every node (each
+/// leaves the gossip ring; with nobody staying, none hands slots over).
+/// `SHUTDOWN` sent to a node stops that node alone, gracefully; the process
 /// ends when none is left.
 pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterError> {
     let mut signals = StopSignals::install();
@@ -230,7 +231,7 @@ pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterE
         match start_node(config, "").instrument(span.clone()).await {
             Ok(node) => nodes.push((node, span)),
             Err(error) => {
-                join_all(nodes.into_iter().map(|(node, span)| node.shutdown().instrument(span))).await;
+                join_all(nodes.into_iter().map(|(node, span)| node.shutdown_with_cluster().instrument(span))).await;
                 return Err(LocalClusterError { node_id, error });
             }
         }
@@ -243,7 +244,7 @@ pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterE
         }
     };
     let Some(formed) = formed else {
-        join_all(nodes.into_iter().map(|(node, span)| node.shutdown().instrument(span))).await;
+        join_all(nodes.into_iter().map(|(node, span)| node.shutdown_with_cluster().instrument(span))).await;
         return Ok(());
     };
     if !formed {
@@ -268,14 +269,20 @@ pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterE
     Ok(())
 }
 
-/// Runs `node` until `stop` or its own `SHUTDOWN`, then stops it gracefully.
+/// Runs `node` until its own `SHUTDOWN`, which stops it gracefully (it hands
+/// its slots to the nodes that stay), or until `stop`, which stops it with
+/// the whole cluster.
 async fn supervise(node: NodeHandle, stop: CancellationToken) {
     let token = node.shutdown_token();
     let leave = node.leave_token();
     tokio::select! {
         _ = token.cancelled() => tracing::info!("SHUTDOWN received, leaving the cluster"),
         _ = leave.cancelled() => tracing::info!("SHOAL LEAVE received, leaving the cluster"),
-        _ = stop.cancelled() => {}
+        _ = stop.cancelled() => {
+            node.shutdown_with_cluster().await;
+            tracing::info!("stopped");
+            return;
+        }
     }
     node.shutdown().await;
     tracing::info!("stopped");

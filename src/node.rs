@@ -411,11 +411,7 @@ impl NodeHandle {
         }
         self.server.shutdown.cancel();
         let had_peers = self.server.topology().has_peers();
-        match tokio::time::timeout(LEAVE_TIMEOUT, self.membership.leave()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!("leaving the gossip ring failed: {err}"),
-            Err(_) => tracing::warn!("leaving the gossip ring timed out"),
-        }
+        self.leave_ring().await;
         if had_peers {
             // Peers that have not seen the leave yet still send requests
             // here: answer them (`wrong owner`, so they retry elsewhere)
@@ -425,11 +421,30 @@ impl NodeHandle {
         self.stop().await;
     }
 
+    /// Stops as one of a whole cluster stopping together: nobody stays to
+    /// take its slots, so it hands nothing over and does not wait for
+    /// peers. It still leaves the gossip ring, so nodes that have not
+    /// stopped yet see it go at once.
+    pub async fn shutdown_with_cluster(self) {
+        self.server.shutdown.cancel();
+        self.leave_ring().await;
+        self.stop().await;
+    }
+
     /// Stops without telling the cluster (peers detect a failure): what a
     /// crash looks like to the others, for tests.
     pub async fn kill(self) {
         self.server.shutdown.cancel();
         self.stop().await;
+    }
+
+    /// Leaves the gossip ring, waiting at most [`LEAVE_TIMEOUT`].
+    async fn leave_ring(&self) {
+        match tokio::time::timeout(LEAVE_TIMEOUT, self.membership.leave()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!("leaving the gossip ring failed: {err}"),
+            Err(_) => tracing::warn!("leaving the gossip ring timed out"),
+        }
     }
 
     async fn stop(self) {

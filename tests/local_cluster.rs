@@ -104,7 +104,8 @@ impl Shoal {
     /// Waits for a clean exit after SIGTERM.
     fn assert_exits_cleanly(&mut self) {
         let status = wait_for(DEADLINE, || self.exited());
-        let status = status.unwrap_or_else(|| panic!("shoal still running {DEADLINE:?} after SIGTERM"));
+        let status = status
+            .unwrap_or_else(|| panic!("shoal still running {DEADLINE:?} after SIGTERM:\n{}", self.stderr()));
         assert!(status.success(), "shoal exited with {status} after SIGTERM:\n{}", self.stderr());
     }
 }
