@@ -84,10 +84,17 @@ fn config_error(err: ConfigError) -> ExitCode {
 /// Runs `main` on a multi-threaded runtime of `threads` workers (0 = one
 /// per core); failures are logged and exit 1.
 fn run(threads: u32, main: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if threads > 0 {
-        builder.worker_threads(threads as usize);
-    }
+    // One thread: the current-thread scheduler, without the work stealing
+    // and the bookkeeping that only pay off across several workers.
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n as usize);
+            builder
+        }
+    };
     let result = builder
         .enable_all()
         .build()
