@@ -231,7 +231,8 @@ pub async fn run_local_cluster(configs: Vec<Config>) -> Result<(), LocalClusterE
         match start_node(config, "").instrument(span.clone()).await {
             Ok(node) => nodes.push((node, span)),
             Err(error) => {
-                join_all(nodes.into_iter().map(|(node, span)| node.shutdown_with_cluster().instrument(span))).await;
+                join_all(nodes.into_iter().map(|(node, span)| node.shutdown_with_cluster().instrument(span)))
+                    .await;
                 return Err(LocalClusterError { node_id, error });
             }
         }

@@ -1,7 +1,7 @@
 //! maxmemory end to end: a node in this process under a memory bound, fed
 //! far more data than fits, must stay within its bound (RSS included),
 //! evict per its policy, and refuse writes exactly as Redis when it may not
-//! evict.
+//! evict; `MEMORY PURGE` gives freed memory back.
 //!
 //! The tests share one process, whose RSS one of them measures: they run
 //! one at a time.
@@ -210,5 +210,34 @@ fn volatile_policies_evict_only_keys_with_a_ttl_then_refuse() {
         let text = info_text(&mut conn, "keyspace");
         assert!(text.contains(",expires=0,"), "{policy}: no TTL key left when refusing: {text}");
     }
+    node.shutdown();
+}
+
+#[test]
+fn memory_purge_gives_freed_memory_back_at_once() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let node = node(0, MaxmemoryPolicy::NoEviction);
+    let mut conn = RespConn::connect(node.addr()).expect("connect");
+    const KEYS: usize = 48_000;
+    // Pages other tests in this process freed would otherwise be reused
+    // and hide what these keys take.
+    assert_eq!(conn.call(["MEMORY", "PURGE"]).expect("MEMORY PURGE"), Frame::ok());
+    let before = rss();
+    for batch in 0..KEYS / 1000 {
+        let writes: Vec<Vec<u8>> =
+            (0..1000).map(|i| set(&format!("purge:{batch}:{i}"), &value(batch * 1000 + i))).collect();
+        assert!(pipeline(&mut conn, &writes).iter().all(|r| *r == Frame::ok()));
+    }
+    let full = rss();
+    let grown = full.saturating_sub(before);
+    assert!(grown > 32 << 20, "{KEYS} values of 1 KiB took {grown} bytes of RSS");
+    assert_eq!(conn.call(["FLUSHALL", "SYNC"]).expect("FLUSHALL"), Frame::ok());
+    assert_eq!(conn.call(["MEMORY", "PURGE"]).expect("MEMORY PURGE"), Frame::ok());
+    let purged = rss();
+    eprintln!("RSS before {before}, full {full}, after FLUSHALL and MEMORY PURGE {purged}");
+    // The freed values' pages went back to the system (without the purge,
+    // jemalloc keeps them until its decay time passes and it next runs);
+    // the table's own allocations may stay.
+    assert!(full.saturating_sub(purged) > grown * 3 / 4, "RSS went from {full} to only {purged}");
     node.shutdown();
 }
