@@ -51,6 +51,20 @@ fn three_nodes_act_as_one_cache() {
         }
     }
     assert_eq!(seen.len(), 200);
+
+    // CLIENT NO-TOUCH travels with a forwarded read: the owner leaves the
+    // key's LFU counter (5 for a new key; a first read always raises it).
+    let owner = cluster.index_of(&cluster.owner_id("untouched")).expect("owner");
+    let mut at_owner = cluster.conn(owner);
+    assert_eq!(at_owner.call(["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]).unwrap(), Frame::ok());
+    assert_eq!(at_owner.call(["SET", "untouched", "v"]).unwrap(), Frame::ok());
+    let mut elsewhere = cluster.conn((owner + 1) % 3);
+    assert_eq!(elsewhere.call(["CLIENT", "NO-TOUCH", "ON"]).unwrap(), Frame::ok());
+    assert_eq!(elsewhere.call(["GET", "untouched"]).unwrap(), bulk("v"));
+    assert_eq!(at_owner.call(["OBJECT", "FREQ", "untouched"]).unwrap(), Frame::Integer(5));
+    assert_eq!(elsewhere.call(["CLIENT", "NO-TOUCH", "OFF"]).unwrap(), Frame::ok());
+    assert_eq!(elsewhere.call(["GET", "untouched"]).unwrap(), bulk("v"));
+    assert_eq!(at_owner.call(["OBJECT", "FREQ", "untouched"]).unwrap(), Frame::Integer(6));
 }
 
 #[test]

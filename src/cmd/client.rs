@@ -463,6 +463,26 @@ mod tests {
     }
 
     #[test]
+    fn no_touch_keeps_reads_from_touching_keys_but_touch_still_does() {
+        let mut h = TestClient::with_clients(2);
+        assert_eq!(h.run(&["config", "set", "maxmemory-policy", "allkeys-lfu"]), Frame::ok());
+        h.run(&["set", "k", "v"]);
+        // A new key's LFU counter is 5; the first read always raises it.
+        assert_eq!(h.run(&["object", "freq", "k"]), Frame::Integer(5));
+        assert_eq!(h.run_as(1, &["client", "no-touch", "on"]), Frame::ok());
+        h.run_as(1, &["get", "k"]);
+        h.run_as(1, &["multi"]);
+        h.run_as(1, &["get", "k"]);
+        h.run_as(1, &["exec"]);
+        assert_eq!(h.run(&["object", "freq", "k"]), Frame::Integer(5), "reads under NO-TOUCH");
+        h.run_as(1, &["touch", "k"]);
+        assert_eq!(h.run(&["object", "freq", "k"]), Frame::Integer(6), "TOUCH touches regardless");
+        h.run(&["set", "j", "v"]);
+        h.run(&["get", "j"]);
+        assert_eq!(h.run(&["object", "freq", "j"]), Frame::Integer(6), "other clients still touch");
+    }
+
+    #[test]
     fn list_shows_every_client_and_its_last_command() {
         let mut h = TestClient::with_clients(2);
         h.run_as(1, &["ping"]);

@@ -309,6 +309,10 @@ pub struct ClientState {
     pub multi: Option<Multi>,
     /// Keys under `WATCH`.
     pub watched: Vec<Watched>,
+    /// On the owner of a forwarded request: the client it came from set
+    /// `CLIENT NO-TOUCH ON` (the request runs under a record shared by all
+    /// forwarded requests, whose own flag stays off).
+    pub forwarded_no_touch: bool,
 }
 
 impl ClientState {
@@ -322,7 +326,14 @@ impl ClientState {
             drop_reply: false,
             multi: None,
             watched: Vec::new(),
+            forwarded_no_touch: false,
         }
+    }
+
+    /// Whether this client's commands leave the keys they read untouched
+    /// (`CLIENT NO-TOUCH ON`).
+    pub fn no_touch(&self) -> bool {
+        self.forwarded_no_touch || self.shared.no_touch.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A copy for one part of a request split across nodes: same client

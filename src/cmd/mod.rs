@@ -141,6 +141,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// once to decide where a request runs).
 pub fn execute_resolved(ctx: &mut Ctx<'_>, index: u16, spec: &'static CommandSpec, args: &[Bytes]) -> Frame {
     let _now = crate::store::freeze_now();
+    let _untouched = untouched(ctx.client, spec);
     ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match dispatch(ctx, index, spec, args) {
         Ok(frame) => frame,
@@ -155,9 +156,16 @@ pub fn execute_in_transaction(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     ctx.server.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let result = resolve(args).and_then(|(index, spec)| {
         ctx.client.shared.last_cmd.store(index, std::sync::atomic::Ordering::Relaxed);
+        let _untouched = untouched(ctx.client, spec);
         (spec.handler)(ctx, args)
     });
     result.unwrap_or_else(|err| Frame::Error(err.to_string()))
+}
+
+/// Under `CLIENT NO-TOUCH ON`, a command other than `TOUCH` leaves the keys
+/// it reads untouched, as Redis 7.2 does.
+fn untouched(client: &ClientState, spec: &CommandSpec) -> Option<crate::store::Untouched> {
+    (spec.name != "touch" && client.no_touch()).then(crate::store::leave_untouched)
 }
 
 fn dispatch(

@@ -48,7 +48,8 @@ const KIND_HANDOFF: u8 = 6;
 const KIND_HOLDS: u8 = 7;
 const FLAG_FORWARDED: u8 = 0x01;
 const FLAG_RESP2: u8 = 0x02;
-const KNOWN_FLAGS: u8 = FLAG_FORWARDED | FLAG_RESP2;
+const FLAG_NO_TOUCH: u8 = 0x04;
+const KNOWN_FLAGS: u8 = FLAG_FORWARDED | FLAG_RESP2 | FLAG_NO_TOUCH;
 
 const STATUS_FRAME: u8 = 0;
 const STATUS_WRONG_OWNER: u8 = 1;
@@ -67,6 +68,9 @@ pub struct PeerRequest {
     /// shape by protocol (HRANDFIELD WITHVALUES: a flat array in RESP2,
     /// pairs in RESP3), so the receiver runs the command as that client.
     pub client_protocol: Protocol,
+    /// The client set `CLIENT NO-TOUCH ON`: the keys the command reads keep
+    /// their LRU time or LFU counter.
+    pub no_touch: bool,
     /// What to do.
     pub body: RequestBody,
 }
@@ -79,6 +83,7 @@ impl PeerRequest {
             view_id,
             forwarded,
             client_protocol: Protocol::Resp3,
+            no_touch: false,
             body: RequestBody::Command { args },
         }
     }
@@ -88,10 +93,15 @@ impl PeerRequest {
         PeerRequest { client_protocol: protocol, ..self }
     }
 
+    /// The same request for a client with `CLIENT NO-TOUCH` on or off.
+    pub fn untouched(self, no_touch: bool) -> PeerRequest {
+        PeerRequest { no_touch, ..self }
+    }
+
     /// A request between nodes that is not a client's (replication, slot
     /// moves), sent in view `view_id`.
     pub fn internal(view_id: u64, body: RequestBody) -> PeerRequest {
-        PeerRequest { view_id, forwarded: true, client_protocol: Protocol::Resp3, body }
+        PeerRequest { view_id, forwarded: true, client_protocol: Protocol::Resp3, no_touch: false, body }
     }
 }
 
@@ -255,6 +265,9 @@ pub fn encode_request(id: u64, request: &PeerRequest, max: usize) -> Result<Byte
     if request.client_protocol == Protocol::Resp2 {
         flags |= FLAG_RESP2;
     }
+    if request.no_touch {
+        flags |= FLAG_NO_TOUCH;
+    }
     out.put_u8(flags);
     match &request.body {
         RequestBody::Command { args } => put_args(&mut out, args),
@@ -319,6 +332,7 @@ pub(crate) fn decode_request(body: Bytes) -> Result<RequestFrame, DecodeError> {
         view_id,
         forwarded: flags & FLAG_FORWARDED != 0,
         client_protocol: if flags & FLAG_RESP2 != 0 { Protocol::Resp2 } else { Protocol::Resp3 },
+        no_touch: flags & FLAG_NO_TOUCH != 0,
         body,
     });
     Ok(RequestFrame { id, request })
@@ -480,12 +494,14 @@ mod tests {
                 view_id: 3,
                 forwarded: true,
                 client_protocol: Protocol::Resp3,
+                no_touch: false,
                 body: RequestBody::Stamps { keys: args(&["a", "b"]) },
             },
             PeerRequest {
                 view_id: 9,
                 forwarded: true,
                 client_protocol: Protocol::Resp2,
+                no_touch: true,
                 body: RequestBody::Transaction {
                     watched: vec![
                         WatchedKey { key: Bytes::from_static(b"w"), version: u64::MAX, removals: 0 },
@@ -498,11 +514,13 @@ mod tests {
                 view_id: 0,
                 forwarded: false,
                 client_protocol: Protocol::Resp3,
+                no_touch: false,
                 body: RequestBody::Transaction { watched: vec![], commands: vec![] },
             },
             PeerRequest::command(3, true, args(&["HRANDFIELD", "h", "-2", "WITHVALUES"]))
                 .for_client(Protocol::Resp2),
             PeerRequest::command(3, false, args(&["GET", "k"])).for_client(Protocol::Resp2),
+            PeerRequest::command(3, true, args(&["GET", "k"])).untouched(true),
             PeerRequest::internal(4, RequestBody::Replicate { items: crate::peer::items::tests::samples() }),
             PeerRequest::internal(4, RequestBody::Pull { slot: 16383, cursor: u64::MAX, max_bytes: 1 << 20 }),
             PeerRequest::internal(4, RequestBody::Handoff { slots: vec![0, 7, 16383] }),
@@ -636,11 +654,13 @@ mod tests {
             view in any::<u64>(),
             forwarded in any::<bool>(),
             resp2 in any::<bool>(),
+            no_touch in any::<bool>(),
             raw in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8),
         ) {
             let protocol = if resp2 { Protocol::Resp2 } else { Protocol::Resp3 };
             let request = PeerRequest::command(view, forwarded, raw.into_iter().map(Bytes::from).collect())
-                .for_client(protocol);
+                .for_client(protocol)
+                .untouched(no_touch);
             let wire = encode_request(11, &request, MAX).unwrap();
             let frame = decode_request(only_body(&wire)).unwrap();
             prop_assert_eq!(frame.request.unwrap(), request);

@@ -46,7 +46,9 @@ async fn run_on(
     }
     let member =
         topology.member(id).ok_or_else(|| CmdError::Other(format!("TRYAGAIN node {id} left the cluster")))?;
-    let request = PeerRequest::command(topology.view_id(), true, args.to_vec()).for_client(client.protocol);
+    let request = PeerRequest::command(topology.view_id(), true, args.to_vec())
+        .for_client(client.protocol)
+        .untouched(client.no_touch());
     match router.peer_request(id, member.peer_addr, &request).await {
         Ok(PeerReply::Frame(frame)) => Ok(frame),
         Ok(PeerReply::WrongOwner { .. }) => Err(CmdError::Other("TRYAGAIN the cluster is changing".into())),

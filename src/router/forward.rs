@@ -35,7 +35,8 @@ pub(super) async fn forward_with_retry(
     planned: Option<String>,
 ) -> Result<Frame, CmdError> {
     let (_, spec) = cmd::resolve(&args)?;
-    let mut request = PeerRequest::command(0, true, args).for_client(client.protocol);
+    let mut request =
+        PeerRequest::command(0, true, args).for_client(client.protocol).untouched(client.no_touch());
     let mut planned = planned;
     let target = |topology: &Topology, request: &PeerRequest| {
         if let Some(owner) = planned.take() {

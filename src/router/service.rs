@@ -35,14 +35,22 @@ impl NodeService {
     }
 }
 
+/// What a forwarded request says of the client it comes from.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    protocol: Protocol,
+    /// `CLIENT NO-TOUCH ON`.
+    no_touch: bool,
+}
+
 impl PeerService for NodeService {
     fn handle<'a>(&'a self, from_node: &'a str, request: PeerRequest) -> Handled<'a> {
-        let protocol = request.client_protocol;
+        let client = Origin { protocol: request.client_protocol, no_touch: request.no_touch };
         let reply = match request.body {
-            RequestBody::Command { args } => return self.run_command(from_node, protocol, args),
+            RequestBody::Command { args } => return self.run_command(from_node, client, args),
             RequestBody::Stamps { keys } => self.stamps(from_node, keys),
             RequestBody::Transaction { watched, commands } => {
-                return self.transaction(from_node, protocol, watched, commands);
+                return self.transaction(from_node, client, watched, commands);
             }
             RequestBody::Replicate { items } => {
                 PeerReply::Frame(Frame::Integer(self.replication.apply(items) as i64))
@@ -64,8 +72,12 @@ impl NodeService {
     /// authenticated entry node, which encodes the reply for its client:
     /// they run as that client's protocol, so commands whose reply shape
     /// depends on it (HRANDFIELD WITHVALUES) get it right.
-    fn client(&self, protocol: Protocol) -> ClientState {
-        ClientState { protocol, ..ClientState::new(self.internal.clone(), true) }
+    fn client(&self, origin: Origin) -> ClientState {
+        ClientState {
+            protocol: origin.protocol,
+            forwarded_no_touch: origin.no_touch,
+            ..ClientState::new(self.internal.clone(), true)
+        }
     }
 
     fn count_wrong_owner(&self) {
@@ -92,11 +104,11 @@ impl NodeService {
 
     /// Runs a forwarded command if this node owns its keys in its own view;
     /// a write answers once its copies applied it.
-    fn run_command<'a>(&'a self, from_node: &str, protocol: Protocol, args: Vec<Bytes>) -> Handled<'a> {
+    fn run_command<'a>(&'a self, from_node: &str, origin: Origin, args: Vec<Bytes>) -> Handled<'a> {
         if args.is_empty() {
             return Handled::Now(PeerReply::Error("empty command".into()));
         }
-        let mut client = self.client(protocol);
+        let mut client = self.client(origin);
         let Ok((index, spec)) = cmd::resolve(&args) else {
             let mut ctx = Ctx { store: &self.store, server: &self.server, client: &mut client };
             return Handled::Now(PeerReply::Frame(cmd::execute(&mut ctx, &args)));
@@ -161,7 +173,7 @@ impl NodeService {
     fn transaction<'a>(
         &'a self,
         from_node: &str,
-        protocol: Protocol,
+        origin: Origin,
         watched: Vec<WatchedKey>,
         commands: Vec<Vec<Bytes>>,
     ) -> Handled<'a> {
@@ -184,7 +196,7 @@ impl NodeService {
         {
             return Handled::Now(PeerReply::Frame(Frame::Error(oom.to_string())));
         }
-        let mut client = self.client(protocol);
+        let mut client = self.client(origin);
         let keys: Vec<Bytes> = commands
             .iter()
             .flat_map(|args| command_keys(args).map(Bytes::copy_from_slice).collect::<Vec<_>>())

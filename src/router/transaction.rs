@@ -64,7 +64,13 @@ impl Router {
             watched: watched.iter().map(watched_key).collect(),
             commands: multi.queued,
         };
-        let mut request = PeerRequest { view_id: 0, forwarded: true, client_protocol: client.protocol, body };
+        let mut request = PeerRequest {
+            view_id: 0,
+            forwarded: true,
+            client_protocol: client.protocol,
+            no_touch: client.no_touch(),
+            body,
+        };
         let target = |topology: &Topology, request: &PeerRequest| {
             let RequestBody::Transaction { watched, commands } = &request.body else {
                 unreachable!("built as a transaction")
@@ -112,7 +118,13 @@ impl Router {
     async fn stamp_of(&self, key: &[u8]) -> Result<(KeyStamp, u64), CmdError> {
         let keys = vec![Bytes::copy_from_slice(key)];
         let body = RequestBody::Stamps { keys };
-        let mut request = PeerRequest { view_id: 0, forwarded: true, client_protocol: Protocol::Resp3, body };
+        let mut request = PeerRequest {
+            view_id: 0,
+            forwarded: true,
+            client_protocol: Protocol::Resp3,
+            no_touch: false,
+            body,
+        };
         let target = |topology: &Topology, _: &PeerRequest| match keys_owner([key], topology) {
             KeysOwner::One(owner) if owner != topology.local_id => Ok(Target::Node(owner.to_string())),
             KeysOwner::Unowned => Err(cluster_down()),

@@ -7,6 +7,35 @@ use std::time::{SystemTime, UNIX_EPOCH};
 thread_local! {
     /// The time frozen for the command running on this thread, 0 if none.
     static FROZEN_MS: Cell<u64> = const { Cell::new(0) };
+    /// Set while a command of a `CLIENT NO-TOUCH` client runs on this thread.
+    static UNTOUCHED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Keeps the keys the running command looks up from being touched (their
+/// LRU time or LFU counter stays) until the guard drops: `CLIENT NO-TOUCH`.
+/// The guard must not be held across an `.await`.
+#[must_use = "keys stay untouched only while the guard lives"]
+pub fn leave_untouched() -> Untouched {
+    let outer = UNTOUCHED.replace(true);
+    Untouched { outer, _not_send: std::marker::PhantomData }
+}
+
+/// Whether the running command leaves keys untouched; see [`leave_untouched`].
+pub fn is_untouched() -> bool {
+    UNTOUCHED.get()
+}
+
+/// Keeps keys untouched; see [`leave_untouched`].
+pub struct Untouched {
+    outer: bool,
+    /// Thread-bound: the flag lives in this thread's local.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Untouched {
+    fn drop(&mut self) {
+        UNTOUCHED.set(self.outer);
+    }
 }
 
 /// Current Unix time in milliseconds: the time frozen for the running

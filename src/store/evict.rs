@@ -456,8 +456,12 @@ impl Store {
     }
 
     /// Refreshes what eviction knows of a key's use: its LFU counter under
-    /// an LFU policy, else its LRU time.
+    /// an LFU policy, else its LRU time. Nothing while the running command
+    /// leaves keys untouched (`CLIENT NO-TOUCH`, see [`super::leave_untouched`]).
     pub fn touch(&self, entry: &mut Entry) {
+        if super::clock::is_untouched() {
+            return;
+        }
         entry.access = if is_lfu(self.limits.policy()) {
             let now = lfu_minutes(now_ms());
             let counter = lfu_decayed(entry.access, now, self.limits.lfu_decay_time());

@@ -28,7 +28,7 @@ use bytes::Bytes;
 
 use parking_lot::{Mutex, MutexGuard, RwLockReadGuard};
 
-pub use clock::{FrozenNow, HybridClock, freeze_now, now_ms};
+pub use clock::{FrozenNow, HybridClock, Untouched, freeze_now, leave_untouched, now_ms};
 pub use entry::{Entry, SHARED_HEADER, Value, alloc_size};
 pub use evict::{LFU_INIT, LRU_TICK_MS, MemoryPolicy, OutOfMemory, is_lfu};
 pub use hash::{Hash, MAX_PACKED_ENTRIES, MAX_PACKED_VALUE};
