@@ -13,6 +13,7 @@ use super::command::help_reply;
 use super::server::rss_bytes;
 use super::{CmdError, CommandSpec, Ctx, ok};
 use crate::protocol::Frame;
+use crate::util::jemalloc::{self, AllocatorStats};
 
 /// The allocator's name, as `INFO memory` `mem_allocator` reports it.
 pub const ALLOCATOR: &str = "jemalloc-5.3.0";
@@ -160,6 +161,18 @@ fn stats(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
         field("dataset.bytes", int(dataset)),
         field("dataset.percentage", Frame::Double(ratio(dataset, used.saturating_sub(startup)))),
         field("peak.percentage", Frame::Double(ratio(used, peak))),
+    ]);
+    let a = AllocatorFigures::now(rss);
+    fields.extend([
+        field("allocator.allocated", int(a.stats.allocated)),
+        field("allocator.active", int(a.stats.active)),
+        field("allocator.resident", int(a.stats.resident)),
+        field("allocator-fragmentation.ratio", Frame::Double(a.frag_ratio())),
+        field("allocator-fragmentation.bytes", Frame::Integer(a.frag_bytes())),
+        field("allocator.rss-ratio", Frame::Double(a.rss_ratio())),
+        field("allocator.rss-bytes", Frame::Integer(a.rss_bytes())),
+        field("rss-overhead.ratio", Frame::Double(a.overhead_ratio())),
+        field("rss-overhead.bytes", Frame::Integer(a.overhead_bytes())),
         field("fragmentation", Frame::Double(if used == 0 { 0.0 } else { rss as f64 / used as f64 })),
         field("fragmentation.bytes", Frame::Integer(rss as i64 - used as i64)),
     ]);
@@ -206,9 +219,57 @@ fn doctor(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
     Ok(Frame::Verbatim(Bytes::from(text)))
 }
 
-/// `MEMORY MALLOC-STATS`: Redis's answer for allocators other than jemalloc.
+/// `MEMORY MALLOC-STATS`: jemalloc's own report, as Redis answers it.
 fn malloc_stats(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
-    Ok(Frame::Verbatim(Bytes::from_static(b"Stats not supported for the current allocator")))
+    let report = jemalloc::report().unwrap_or_else(|| "Stats not supported for the current allocator".into());
+    Ok(Frame::Verbatim(Bytes::from(report)))
+}
+
+/// jemalloc's figures with the ratios Redis derives from them (`INFO
+/// memory` `allocator_*` and `rss_overhead_*`, and `MEMORY STATS`): how
+/// much the size classes add to what was asked (fragmentation), how many
+/// free pages jemalloc keeps (rss), and what the process holds beyond
+/// jemalloc (overhead: code, stacks, other mappings).
+pub struct AllocatorFigures {
+    pub stats: AllocatorStats,
+    /// The process's resident set.
+    pub rss: u64,
+}
+
+impl AllocatorFigures {
+    /// The figures now; zeros if jemalloc gave none.
+    pub fn now(rss: u64) -> AllocatorFigures {
+        let stats = jemalloc::stats().unwrap_or(AllocatorStats { allocated: 0, active: 0, resident: 0 });
+        AllocatorFigures { stats, rss }
+    }
+
+    pub fn frag_ratio(&self) -> f64 {
+        quotient(self.stats.active, self.stats.allocated)
+    }
+
+    pub fn frag_bytes(&self) -> i64 {
+        self.stats.active as i64 - self.stats.allocated as i64
+    }
+
+    pub fn rss_ratio(&self) -> f64 {
+        quotient(self.stats.resident, self.stats.active)
+    }
+
+    pub fn rss_bytes(&self) -> i64 {
+        self.stats.resident as i64 - self.stats.active as i64
+    }
+
+    pub fn overhead_ratio(&self) -> f64 {
+        quotient(self.rss, self.stats.resident)
+    }
+
+    pub fn overhead_bytes(&self) -> i64 {
+        self.rss as i64 - self.stats.resident as i64
+    }
+}
+
+fn quotient(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
 /// `MEMORY PURGE`: jemalloc returns its free pages to the system now
@@ -309,7 +370,11 @@ mod tests {
         assert_eq!(keys, Some(Frame::Integer(1)));
         assert!(matches!(c.run(&["memory", "doctor"]), Frame::Verbatim(_)));
         assert_eq!(c.run(&["memory", "purge"]), Frame::ok());
-        assert!(matches!(c.run(&["memory", "malloc-stats"]), Frame::Verbatim(_)));
+        let Frame::Verbatim(report) = c.run(&["memory", "malloc-stats"]) else { panic!("MALLOC-STATS") };
+        assert!(report.starts_with(b"___ Begin jemalloc statistics ___"), "{report:?}");
+        for name in ["allocator.allocated", "allocator.resident", "allocator-fragmentation.ratio"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
         let Frame::Array(lines) = c.run(&["memory", "help"]) else { panic!() };
         assert_eq!(lines.len(), 14);
         assert_eq!(c.run(&["memory", "foo"]), err("ERR unknown subcommand 'foo'. Try MEMORY HELP."));

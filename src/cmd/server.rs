@@ -337,11 +337,21 @@ fn memory_section(ctx: &Ctx<'_>, t: &mut InfoText) {
     t.field("used_memory_startup", startup);
     t.field("used_memory_dataset", dataset);
     t.field("used_memory_dataset_perc", format!("{dataset_perc:.2}%"));
+    let allocator = super::memory::AllocatorFigures::now(rss);
+    t.field("allocator_allocated", allocator.stats.allocated);
+    t.field("allocator_active", allocator.stats.active);
+    t.field("allocator_resident", allocator.stats.resident);
     t.field("total_system_memory", system);
     t.field("total_system_memory_human", bytes_to_human(system));
     t.field("maxmemory", policy.maxmemory);
     t.field("maxmemory_human", bytes_to_human(policy.maxmemory));
     t.field("maxmemory_policy", policy.policy);
+    t.field("allocator_frag_ratio", format!("{:.2}", allocator.frag_ratio()));
+    t.field("allocator_frag_bytes", allocator.frag_bytes());
+    t.field("allocator_rss_ratio", format!("{:.2}", allocator.rss_ratio()));
+    t.field("allocator_rss_bytes", allocator.rss_bytes());
+    t.field("rss_overhead_ratio", format!("{:.2}", allocator.overhead_ratio()));
+    t.field("rss_overhead_bytes", allocator.overhead_bytes());
     t.field("mem_fragmentation_ratio", format!("{ratio:.2}"));
     t.field("mem_fragmentation_bytes", rss as i64 - used as i64);
     t.field("mem_not_counted_for_evict", 0);
@@ -899,6 +909,21 @@ mod tests {
             ["used_memory_human", "used_memory_rss", "used_memory_rss_human", "mem_fragmentation_ratio"]
         {
             assert!(memory.contains(&format!("\r\n{field}:")), "{field}");
+        }
+        // jemalloc's own figures: whatever this test process allocated.
+        let figure = |name: &str| -> f64 {
+            let prefix = format!("{name}:");
+            let line = memory.lines().find_map(|l| l.strip_prefix(&prefix));
+            line.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name} in {memory}"))
+        };
+        assert!(figure("allocator_allocated") > 0.0);
+        assert!(figure("allocator_active") >= figure("allocator_allocated"));
+        assert!(figure("allocator_resident") >= figure("allocator_active"));
+        assert!(figure("allocator_frag_ratio") >= 1.0 && figure("allocator_rss_ratio") >= 1.0);
+        for field in
+            ["allocator_frag_bytes", "allocator_rss_bytes", "rss_overhead_ratio", "rss_overhead_bytes"]
+        {
+            figure(field);
         }
         assert!(h.text(&["info", "stats"]).contains("\r\nevicted_keys:0\r\n"));
     }
