@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::options::{self, ExpireUnit, Family, Options};
-use super::{owned, read_string, string_of};
+use super::{owned, read_string, reply_copy, string_of};
 use crate::cmd::args::name;
 use crate::cmd::{CmdError, Ctx, ok};
 use crate::protocol::Frame;
@@ -135,7 +135,7 @@ pub(super) fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<Frame, CmdError>
     let values = keys
         .iter()
         .map(|key| match db.read(key) {
-            Some(entry) => string_of(entry).map_or(Frame::Null, |v| Frame::Bulk(v.clone())),
+            Some(entry) => string_of(entry).map_or(Frame::Null, |v| Frame::Bulk(reply_copy(v))),
             None => Frame::Null,
         })
         .collect();

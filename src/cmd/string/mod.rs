@@ -224,7 +224,18 @@ fn string_mut(entry: &mut Entry) -> Option<&mut Bytes> {
 /// Reads `key` as a read command does (counting a hit or miss): its
 /// string, `None` if absent, WRONGTYPE for other types.
 fn read_string(db: &mut Locked<'_>, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
-    db.read(key).map(|entry| string_of(entry).cloned()).transpose()
+    db.read(key).map(|entry| string_of(entry).map(reply_copy)).transpose()
+}
+
+/// Values up to this many bytes are copied into a reply rather than shared.
+const COPY_MAX: usize = 512;
+
+/// The value for a reply. A small one is copied: sharing it would take
+/// and later release a reference count in a header of its own, a cache
+/// line a random key rarely has warm, which costs more than copying a few
+/// hundred bytes the reply reads anyway.
+pub(super) fn reply_copy(value: &Bytes) -> Bytes {
+    if value.len() <= COPY_MAX { Bytes::copy_from_slice(value) } else { value.clone() }
 }
 
 /// A string value copied out of a request argument (never sharing the
