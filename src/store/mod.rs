@@ -96,7 +96,7 @@ impl SlotCounts {
 
 /// Every key this node holds.
 pub struct Store {
-    slots: Box<[Mutex<SlotTable>]>,
+    slots: Box<[SlotCell]>,
     /// Taken shared by every command and exclusively by those that must see
     /// or change the whole keyspace at once (`FLUSHALL`, `EXEC`).
     gate: StripedRwLock,
@@ -127,6 +127,21 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// One slot's lock and table header, on a cache line of their own: a
+/// request for a random key then misses one line here, not two, and slots
+/// locked by different threads never share a line.
+#[derive(Debug)]
+#[repr(align(64))]
+struct SlotCell(Mutex<SlotTable>);
+
+impl std::ops::Deref for SlotCell {
+    type Target = Mutex<SlotTable>;
+
+    fn deref(&self) -> &Mutex<SlotTable> {
+        &self.0
+    }
+}
+
 impl Default for Store {
     fn default() -> Self {
         Store::new()
@@ -136,10 +151,9 @@ impl Default for Store {
 impl Store {
     /// An empty store.
     pub fn new() -> Store {
-        let hasher = ahash::RandomState::new();
-        let slots = (0..SLOTS).map(|_| Mutex::new(SlotTable::new(hasher.clone()))).collect();
+        let slots = (0..SLOTS).map(|_| SlotCell(Mutex::new(SlotTable::new()))).collect();
         let base = std::mem::size_of::<Store>()
-            + SLOTS * std::mem::size_of::<Mutex<SlotTable>>()
+            + SLOTS * std::mem::size_of::<SlotCell>()
             + 2 * SLOTS * std::mem::size_of::<AtomicU32>();
         Store {
             slots,
@@ -631,6 +645,12 @@ impl Drop for Locked<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_lock_and_table_header_fill_one_cache_line() {
+        assert_eq!(std::mem::size_of::<SlotCell>(), 64);
+        assert_eq!(std::mem::align_of::<SlotCell>(), 64);
+    }
     use bytes::Bytes;
 
     fn s(v: &str) -> Value {

@@ -8,6 +8,8 @@
 //! values this layout measured 190 bytes per key against 265 for entries
 //! stored in the buckets (see README, Memory).
 
+use std::sync::LazyLock;
+
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
@@ -67,39 +69,45 @@ pub const ENTRY_OVERHEAD: usize =
 #[derive(Debug)]
 pub struct SlotTable {
     map: HashTable<Box<Node>>,
-    hasher: ahash::RandomState,
     volatile: usize,
-    /// The nodes', long keys' and values' allocations.
+    /// The nodes', long keys' and values' allocations. (The bucket array is
+    /// accounted as a whole, from the map's capacity: it grows in steps and
+    /// shrinks only when the table gets sparse.)
     heap: usize,
-    /// The bucket array as last accounted (it grows in steps and shrinks
-    /// only when the table gets sparse, so it is accounted as a whole).
-    buckets: usize,
     /// Entries ever removed from this slot (deleted, expired, evicted,
     /// flushed): lets `WATCH` notice a key created and deleted again.
     removals: u64,
 }
 
+/// One hasher for every slot's keys, seeded at random once per process. Kept
+/// out of the tables, so that a slot's lock and table header share one cache
+/// line (see `store::SlotCell`).
+static KEY_HASHER: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
+
 /// What a change did to the accounted bytes (the store sums these).
 pub type BytesDelta = isize;
 
+impl Default for SlotTable {
+    fn default() -> SlotTable {
+        SlotTable::new()
+    }
+}
+
 impl SlotTable {
-    /// An empty table hashing with `hasher`.
-    pub fn new(hasher: ahash::RandomState) -> SlotTable {
-        SlotTable { map: HashTable::new(), hasher, volatile: 0, heap: 0, buckets: 0, removals: 0 }
+    /// An empty table.
+    pub fn new() -> SlotTable {
+        SlotTable { map: HashTable::new(), volatile: 0, heap: 0, removals: 0 }
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+    fn hash(key: &[u8]) -> u64 {
+        KEY_HASHER.hash_one(key)
     }
 
-    /// Accounts a change of the entries' heap by `heap_delta` and any change
-    /// of the bucket array; returns the total change.
-    fn settle(&mut self, heap_delta: isize) -> BytesDelta {
+    /// Accounts a change of the entries' heap by `heap_delta` and of the
+    /// bucket array from `buckets_before` bytes; returns the total change.
+    fn settle(&mut self, heap_delta: isize, buckets_before: usize) -> BytesDelta {
         self.heap = (self.heap as isize + heap_delta) as usize;
-        let buckets = alloc_size(self.map.allocation_size());
-        let delta = heap_delta + buckets as isize - self.buckets as isize;
-        self.buckets = buckets;
-        delta
+        heap_delta + self.bucket_bytes() as isize - buckets_before as isize
     }
 
     /// Gives memory back after removals: an empty table drops its bucket
@@ -110,8 +118,7 @@ impl SlotTable {
                 self.map = HashTable::new();
             }
         } else if self.map.capacity() > 16 && self.map.len() * 8 < self.map.capacity() {
-            let hasher = &self.hasher;
-            self.map.shrink_to(self.map.len() * 2, |n| hasher.hash_one(n.key.as_slice()));
+            self.map.shrink_to(self.map.len() * 2, |n| Self::hash(n.key.as_slice()));
         }
     }
 
@@ -143,35 +150,34 @@ impl SlotTable {
 
     /// Accounted bytes of the bucket array alone.
     pub fn bucket_bytes(&self) -> usize {
-        self.buckets
+        alloc_size(self.map.allocation_size())
     }
 
     /// Accounted bytes of this slot: its nodes', keys' and values'
     /// allocations and its bucket array.
     pub fn bytes(&self) -> usize {
-        self.heap + self.buckets
+        self.heap + self.bucket_bytes()
     }
 
     /// The entry of `key`, expired or not.
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.map.find(self.hash(key), |n| n.key.as_slice() == key).map(|n| &n.entry)
+        self.map.find(Self::hash(key), |n| n.key.as_slice() == key).map(|n| &n.entry)
     }
 
     /// Mutable access to the entry of `key`, expired or not. The caller must
     /// not change the value's size or the expiry through it; use
     /// [`SlotTable::replace_with`] for that.
     pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let hash = self.hash(key);
-        self.map.find_mut(hash, |n| n.key.as_slice() == key).map(|n| &mut n.entry)
+        self.map.find_mut(Self::hash(key), |n| n.key.as_slice() == key).map(|n| &mut n.entry)
     }
 
     /// Stores `entry` under `key`, returning the previous entry.
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> (Option<Entry>, BytesDelta) {
         let added = Self::heap_of(&entry, key.len());
         let volatile = entry.is_volatile();
-        let hash = self.hash(key);
-        let hasher = &self.hasher;
-        let found = self.map.entry(hash, |n| n.key.as_slice() == key, |n| hasher.hash_one(n.key.as_slice()));
+        let buckets = self.bucket_bytes();
+        let found =
+            self.map.entry(Self::hash(key), |n| n.key.as_slice() == key, |n| Self::hash(n.key.as_slice()));
         let old = match found {
             TableEntry::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().entry, entry)),
             TableEntry::Vacant(v) => {
@@ -186,13 +192,13 @@ impl SlotTable {
         if old.as_ref().is_some_and(Entry::is_volatile) {
             self.volatile -= 1;
         }
-        (old, self.settle(added as isize - removed as isize))
+        (old, self.settle(added as isize - removed as isize, buckets))
     }
 
     /// Removes `key`, returning its entry.
     pub fn remove(&mut self, key: &[u8]) -> (Option<Entry>, BytesDelta) {
-        let hash = self.hash(key);
-        let Ok(found) = self.map.find_entry(hash, |n| n.key.as_slice() == key) else {
+        let buckets = self.bucket_bytes();
+        let Ok(found) = self.map.find_entry(Self::hash(key), |n| n.key.as_slice() == key) else {
             return (None, 0);
         };
         let old = found.remove().0.entry;
@@ -202,7 +208,7 @@ impl SlotTable {
         }
         let size = Self::heap_of(&old, key.len());
         self.shrink_if_sparse();
-        (Some(old), self.settle(-(size as isize)))
+        (Some(old), self.settle(-(size as isize), buckets))
     }
 
     /// Changes the entry of `key` in place with `f` (which may change its
@@ -213,6 +219,7 @@ impl SlotTable {
         key: &[u8],
         f: impl FnOnce(&mut Entry) -> R,
     ) -> Option<(R, BytesDelta)> {
+        let buckets = self.bucket_bytes();
         let entry = self.peek_mut(key)?;
         let before = Self::heap_of(entry, key.len());
         let was_volatile = entry.is_volatile();
@@ -226,12 +233,13 @@ impl SlotTable {
                 self.volatile -= 1;
             }
         }
-        Some((result, self.settle(after as isize - before as isize)))
+        Some((result, self.settle(after as isize - before as isize, buckets)))
     }
 
     /// Removes every entry for which `expired` holds; returns how many were
     /// removed and the bytes freed.
     pub fn remove_where(&mut self, mut expired: impl FnMut(&Entry) -> bool) -> (usize, BytesDelta) {
+        let buckets = self.bucket_bytes();
         let mut removed = 0;
         let mut freed = 0usize;
         let mut volatile_removed = 0;
@@ -253,7 +261,7 @@ impl SlotTable {
         if removed > 0 {
             self.shrink_if_sparse();
         }
-        (removed, self.settle(-(freed as isize)))
+        (removed, self.settle(-(freed as isize), buckets))
     }
 
     /// Removes everything; returns the entry count and bytes freed.
@@ -263,7 +271,6 @@ impl SlotTable {
         self.map = HashTable::new();
         self.volatile = 0;
         self.heap = 0;
-        self.buckets = 0;
         self.removals += n as u64;
         (n, -(freed as isize))
     }
@@ -304,7 +311,7 @@ mod tests {
 
     #[test]
     fn short_and_long_keys_round_trip() {
-        let mut t = SlotTable::new(ahash::RandomState::new());
+        let mut t = SlotTable::new();
         let long = "k".repeat(INLINE_KEY + 1);
         let keys = ["", "a", &"x".repeat(INLINE_KEY), &long];
         for (i, k) in keys.iter().enumerate() {
@@ -332,7 +339,7 @@ mod tests {
 
     #[test]
     fn grows_and_shrinks_with_its_keys() {
-        let mut t = SlotTable::new(ahash::RandomState::new());
+        let mut t = SlotTable::new();
         for i in 0..1000 {
             t.insert(format!("k{i}").as_bytes(), entry("v"));
         }
