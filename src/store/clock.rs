@@ -1,7 +1,9 @@
 //! Time sources: wall-clock milliseconds and the hybrid version clock.
 
 use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::LocalKey;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 thread_local! {
@@ -11,31 +13,44 @@ thread_local! {
     static UNTOUCHED: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Puts back a thread-local's outer value when dropped: the guard of a
+/// setting that holds while one command runs on this thread. Not `Send`,
+/// and must not be held across an `.await`.
+#[must_use = "the setting holds only while the guard lives"]
+pub struct Restore<T: Copy + 'static> {
+    local: &'static LocalKey<Cell<T>>,
+    outer: T,
+    /// Thread-bound: the value lives in this thread's local.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: Copy + 'static> Restore<T> {
+    fn new(local: &'static LocalKey<Cell<T>>, outer: T) -> Restore<T> {
+        Restore { local, outer, _not_send: PhantomData }
+    }
+}
+
+impl<T: Copy + 'static> Drop for Restore<T> {
+    fn drop(&mut self) {
+        self.local.set(self.outer);
+    }
+}
+
+/// Keeps keys untouched; see [`leave_untouched`].
+pub type Untouched = Restore<bool>;
+
+/// Keeps [`now_ms`] frozen; see [`freeze_now`].
+pub type FrozenNow = Restore<u64>;
+
 /// Keeps the keys the running command looks up from being touched (their
 /// LRU time or LFU counter stays) until the guard drops: `CLIENT NO-TOUCH`.
-/// The guard must not be held across an `.await`.
-#[must_use = "keys stay untouched only while the guard lives"]
 pub fn leave_untouched() -> Untouched {
-    let outer = UNTOUCHED.replace(true);
-    Untouched { outer, _not_send: std::marker::PhantomData }
+    Restore::new(&UNTOUCHED, UNTOUCHED.replace(true))
 }
 
 /// Whether the running command leaves keys untouched; see [`leave_untouched`].
 pub fn is_untouched() -> bool {
     UNTOUCHED.get()
-}
-
-/// Keeps keys untouched; see [`leave_untouched`].
-pub struct Untouched {
-    outer: bool,
-    /// Thread-bound: the flag lives in this thread's local.
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Drop for Untouched {
-    fn drop(&mut self) {
-        UNTOUCHED.set(self.outer);
-    }
 }
 
 /// Current Unix time in milliseconds: the time frozen for the running
@@ -55,27 +70,13 @@ fn wall_ms() -> u64 {
 /// one time snapshot per command: a command reads the clock once instead of
 /// once per key access, expiry check and version, and sees one instant
 /// throughout. A freeze inside a freeze (a transaction's commands) keeps
-/// the outer time. The guard must not be held across an `.await`.
-#[must_use = "the time is frozen only while the guard lives"]
+/// the outer time.
 pub fn freeze_now() -> FrozenNow {
     let outer = FROZEN_MS.get();
     if outer == 0 {
         FROZEN_MS.set(wall_ms().max(1));
     }
-    FrozenNow { outer, _not_send: std::marker::PhantomData }
-}
-
-/// Keeps [`now_ms`] frozen; see [`freeze_now`].
-pub struct FrozenNow {
-    outer: u64,
-    /// Thread-bound: the frozen time lives in this thread's local.
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Drop for FrozenNow {
-    fn drop(&mut self) {
-        FROZEN_MS.set(self.outer);
-    }
+    Restore::new(&FROZEN_MS, outer)
 }
 
 /// Hands out write versions: `max(wall-clock ms << 16, last + 1)`.
