@@ -45,12 +45,12 @@ struct Origin {
 
 impl PeerService for NodeService {
     fn handle<'a>(&'a self, from_node: &'a str, request: PeerRequest) -> Handled<'a> {
-        let client = Origin { protocol: request.client_protocol, no_touch: request.no_touch };
+        let origin = Origin { protocol: request.client_protocol, no_touch: request.no_touch };
         let reply = match request.body {
-            RequestBody::Command { args } => return self.run_command(from_node, client, args),
+            RequestBody::Command { args } => return self.run_command(from_node, origin, args),
             RequestBody::Stamps { keys } => self.stamps(from_node, keys),
             RequestBody::Transaction { watched, commands } => {
-                return self.transaction(from_node, client, watched, commands);
+                return self.transaction(from_node, origin, watched, commands);
             }
             RequestBody::Replicate { items } => {
                 PeerReply::Frame(Frame::Integer(self.replication.apply(items) as i64))
