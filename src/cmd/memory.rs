@@ -239,7 +239,7 @@ pub struct AllocatorFigures {
 impl AllocatorFigures {
     /// The figures now; zeros if jemalloc gave none.
     pub fn now(rss: u64) -> AllocatorFigures {
-        let stats = jemalloc::stats().unwrap_or(AllocatorStats { allocated: 0, active: 0, resident: 0 });
+        let stats = jemalloc::stats().unwrap_or_default();
         AllocatorFigures { stats, rss }
     }
 
@@ -275,7 +275,7 @@ fn quotient(part: u64, whole: u64) -> f64 {
 /// `MEMORY PURGE`: jemalloc returns its free pages to the system now
 /// rather than after its decay time (about a second here).
 fn purge(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Frame, CmdError> {
-    match crate::util::jemalloc::purge() {
+    match jemalloc::purge() {
         Ok(()) => ok(),
         Err(code) => {
             tracing::warn!("jemalloc refused to purge: error {code}");

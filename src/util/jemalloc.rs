@@ -28,7 +28,7 @@ pub fn purge() -> Result<(), i32> {
 /// has allocated, the pages those allocations occupy (`active`, with the
 /// size classes' slack), and the pages jemalloc holds resident (free ones
 /// not yet returned included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AllocatorStats {
     pub allocated: u64,
     pub active: u64,
